@@ -1,0 +1,86 @@
+/*
+ * flags.h — the feature-flag store (rolloutd.flags(5)).
+ *
+ * A libconfig file (default DATA/config/feature-flags.conf) shared by
+ * rolloutd and rolloutctl.  Built-in flags (the seed's):
+ *   enableHybridSystem  bool   false
+ *   enableParallelMode  bool   false
+ *   hybridTrafficPercent int   0 (0..100)
+ *   emergencyRollback   bool   false
+ *   rolloutPhase        string "disabled"
+ * plus any the plan declares (flags_declare).  Every write takes an
+ * exclusive flock on PATH.lock, re-reads the file, bumps `generation`,
+ * writes temp + fsync + rename + fsync(dir), then appends an audit record
+ * (time, who, old -> new, reason) to the journal file given at open.
+ */
+#ifndef ROLLOUT_FLAGS_H
+#define ROLLOUT_FLAGS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum flag_type { FLAG_BOOL = 1, FLAG_INT = 2, FLAG_STRING = 3 };
+
+struct flag_value {
+	enum flag_type type;
+	int b;
+	long long i;
+	char s[128];
+};
+
+struct flags;
+
+/*
+ * Open the store at PATH (created with safe defaults when absent; parent
+ * directories too).  AUDIT_PATH is the JSON-lines journal audit records are
+ * appended to (may be NULL: no audit).  When the file exists but is broken,
+ * returns -EBADMSG with libconfig's "PATH:LINE: message" in ERR and *OUT is
+ * still set (flags_broken() is true; reads return defaults; writes other
+ * than flags_emergency_rollback() are refused).
+ */
+int flags_open(struct flags **out, const char *path, const char *audit_path, char *err, size_t errlen);
+void flags_close(struct flags *f);
+
+/* Declare an extra flag (from the plan).  0, -EEXIST, -EINVAL. */
+int flags_declare(struct flags *f, const char *name, enum flag_type type, long long min,
+    long long max, const struct flag_value *deflt);
+
+/* Re-read the file (after inotify/SIGHUP); audits external changes as who="external". 1 if changed, 0, or -errno. */
+int flags_reload(struct flags *f, char *err, size_t errlen);
+
+int flags_broken(const struct flags *f);
+uint64_t flags_generation(const struct flags *f);
+const char *flags_path(const struct flags *f);
+
+/* Typed reads from memory (defaults when unset/broken). */
+int flags_get(const struct flags *f, const char *name, struct flag_value *out); /* 0 or -ENOENT */
+int flags_get_bool(const struct flags *f, const char *name);
+long long flags_get_int(const struct flags *f, const char *name);
+int flags_traffic(const struct flags *f);          /* hybridTrafficPercent, 0 when emergencyRollback */
+
+/*
+ * Set NAME from its textual VALUE ("true", "25", "gradual"), type- and
+ * range-checked.  WHO/REASON go to the audit record.  0, or -ENOENT
+ * (unknown flag), -EINVAL/-ERANGE (bad value; ERR says which), -EBADMSG
+ * (file broken: refused), -errno (I/O).
+ */
+int flags_set(struct flags *f, const char *name, const char *value, const char *who,
+    const char *reason, char *err, size_t errlen);
+/* Set several at once in one write and one generation (NAMES/VALUES arrays of N). */
+int flags_set_many(struct flags *f, size_t n, const char *const *names,
+    const char *const *values, const char *who, const char *reason, char *err, size_t errlen);
+
+/*
+ * Emergency rollback: traffic 0, enableHybridSystem false, emergencyRollback
+ * true — written even when the file is broken (the broken file is kept as
+ * PATH.corrupt).  Consults nothing else.  0 or -errno.
+ */
+int flags_emergency_rollback(struct flags *f, const char *who, const char *reason,
+    char *err, size_t errlen);
+
+/* Names of all flags (built-in then declared), for listing. N set to the count. */
+const char *const *flags_names(const struct flags *f, size_t *n);
+/* Format a value as text ("true", "25", "gradual"). */
+const char *flag_value_str(const struct flag_value *v, char *buf, size_t len);
+
+#endif
