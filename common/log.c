@@ -66,7 +66,7 @@ log_set_plain(int plain)
 void
 log_vmsg(enum log_level lvl, const char *source, const char *fmt, va_list ap)
 {
-	char line[2048], stamp[32];
+	char line[2048], stamp[64];
 	struct timespec ts;
 	struct tm tm;
 
