@@ -49,6 +49,8 @@ int flags_declare(struct flags *f, const char *name, enum flag_type type, long l
 int flags_reload(struct flags *f, char *err, size_t errlen);
 
 int flags_broken(const struct flags *f);
+/* The "PATH:LINE: message" that made the file broken ("" when it is not).  Owned by F. */
+const char *flags_error(const struct flags *f);
 uint64_t flags_generation(const struct flags *f);
 const char *flags_path(const struct flags *f);
 

@@ -1,0 +1,1219 @@
+/*
+ * flags.c — the feature-flag store (see flags.h and rolloutd.flags(5)).
+ *
+ * The file is libconfig; this module both parses it (libconfig) and writes
+ * it (its own serialiser, so the layout and the comments stay stable).
+ * Every write is: flock(PATH.lock, LOCK_EX), re-read PATH, apply, bump
+ * `generation`, fs_write_atomic(PATH), one audit line per flag written
+ * (fs_append_sync), unlock.  The audit lines are appended while the lock is
+ * held so the journal lists writes in generation order.
+ *
+ * Flags found in the file that nobody declared (a plan's flags, seen by
+ * rolloutctl which does not load the plan) are kept, typed by what
+ * libconfig says they are, and written back unchanged.
+ */
+#include "flags.h"
+
+#include "fsutil.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libconfig.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FLAGS_MAX_FILE   (1024 * 1024)
+#define FLAGS_NAME_MAX   64
+#define FLAGS_LOCK_WAIT_MS        10000  /* ordinary writes give up after this */
+#define FLAGS_EMERGENCY_WAIT_MS   2000   /* the rollback writes anyway after this */
+
+enum flag_origin { ORIGIN_BUILTIN, ORIGIN_DECLARED, ORIGIN_FILE };
+
+struct flag_entry {
+	char name[FLAGS_NAME_MAX];
+	enum flag_type type;
+	enum flag_origin origin;
+	long long min, max;          /* FLAG_INT only */
+	struct flag_value deflt;
+	struct flag_value value;     /* valid when isset */
+	int isset;                   /* present in the file */
+	int line;                    /* line in the file, for messages */
+};
+
+struct flags {
+	char *path;
+	char *lock_path;
+	char *audit_path;
+	struct flag_entry *e;
+	size_t n, cap;
+	const char **names;          /* flags_names() view, rebuilt on change */
+	uint64_t generation;
+	int broken;
+	char error[512];
+};
+
+/* A parsed file: values by name, generation, or the error. */
+struct flags_snapshot {
+	struct flag_entry *e;
+	size_t n;
+	uint64_t generation;
+	int broken;
+	char error[512];
+};
+
+/* ------------------------------------------------------------------ */
+/* Small helpers                                                       */
+
+static void
+seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static int
+name_valid(const char *name)
+{
+	size_t i, n = strlen(name);
+
+	if (n == 0 || n >= FLAGS_NAME_MAX || !isalpha((unsigned char)name[0]))
+		return 0;
+	for (i = 1; i < n; i++)
+		if (!isalnum((unsigned char)name[i]) && name[i] != '_' && name[i] != '-')
+			return 0;
+	return strcmp(name, "generation") != 0;
+}
+
+/* Strings we write must survive a libconfig round trip without escapes. */
+static int
+string_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n >= sizeof(((struct flag_value *)0)->s))
+		return 0;
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == '"' || *s == '\\' || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
+static const char *
+type_name(enum flag_type t)
+{
+	switch (t) {
+	case FLAG_BOOL: return "boolean";
+	case FLAG_INT: return "integer";
+	case FLAG_STRING: return "string";
+	}
+	return "?";
+}
+
+static int
+value_eq(const struct flag_value *a, const struct flag_value *b)
+{
+	if (a->type != b->type)
+		return 0;
+	switch (a->type) {
+	case FLAG_BOOL: return !a->b == !b->b;
+	case FLAG_INT: return a->i == b->i;
+	case FLAG_STRING: return strcmp(a->s, b->s) == 0;
+	}
+	return 0;
+}
+
+const char *
+flag_value_str(const struct flag_value *v, char *buf, size_t len)
+{
+	switch (v->type) {
+	case FLAG_BOOL:
+		snprintf(buf, len, "%s", v->b ? "true" : "false");
+		break;
+	case FLAG_INT:
+		snprintf(buf, len, "%lld", v->i);
+		break;
+	case FLAG_STRING:
+		snprintf(buf, len, "%s", v->s);
+		break;
+	default:
+		snprintf(buf, len, "?");
+	}
+	return buf;
+}
+
+static struct flag_entry *
+find_in(struct flag_entry *e, size_t n, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(e[i].name, name) == 0)
+			return &e[i];
+	return NULL;
+}
+
+static struct flag_entry *
+find(const struct flags *f, const char *name)
+{
+	return find_in(f->e, f->n, name);
+}
+
+static int
+rebuild_names(struct flags *f)
+{
+	const char **nn = realloc(f->names, (f->n + 1) * sizeof(*nn));
+	size_t i;
+
+	if (nn == NULL)
+		return -ENOMEM;
+	for (i = 0; i < f->n; i++)
+		nn[i] = f->e[i].name;
+	nn[f->n] = NULL;
+	f->names = nn;
+	return 0;
+}
+
+static int
+add_entry(struct flags *f, const struct flag_entry *src)
+{
+	if (f->n == f->cap) {
+		size_t ncap = f->cap ? f->cap * 2 : 16;
+		struct flag_entry *ne = realloc(f->e, ncap * sizeof(*ne));
+
+		if (ne == NULL)
+			return -ENOMEM;
+		f->e = ne;
+		f->cap = ncap;
+	}
+	f->e[f->n++] = *src;
+	return rebuild_names(f);
+}
+
+/* Check V against entry E's declaration.  0 or -EINVAL/-ERANGE with a message. */
+static int
+check_value(const struct flag_entry *e, const struct flag_value *v, char *err, size_t errlen)
+{
+	if (v->type != e->type) {
+		seterr(err, errlen, "%s: expected %s, got %s", e->name, type_name(e->type),
+		    type_name(v->type));
+		return -EINVAL;
+	}
+	if (e->type == FLAG_INT && e->origin != ORIGIN_FILE && (v->i < e->min || v->i > e->max)) {
+		seterr(err, errlen, "%s: %lld is out of range %lld..%lld", e->name, v->i, e->min,
+		    e->max);
+		return -ERANGE;
+	}
+	if (e->type == FLAG_STRING && !string_valid(v->s)) {
+		seterr(err, errlen, "%s: string must be under 128 bytes without quotes, "
+		    "backslashes or control characters", e->name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Parse textual VALUE as E's type. */
+static int
+parse_value(const struct flag_entry *e, const char *text, struct flag_value *out, char *err,
+    size_t errlen)
+{
+	memset(out, 0, sizeof(*out));
+	out->type = e->type;
+	switch (e->type) {
+	case FLAG_BOOL:
+		if (!strcasecmp(text, "true") || !strcmp(text, "1") || !strcasecmp(text, "yes") ||
+		    !strcasecmp(text, "on"))
+			out->b = 1;
+		else if (!strcasecmp(text, "false") || !strcmp(text, "0") ||
+		    !strcasecmp(text, "no") || !strcasecmp(text, "off"))
+			out->b = 0;
+		else {
+			seterr(err, errlen, "%s: \"%s\" is not a boolean (true or false)", e->name,
+			    text);
+			return -EINVAL;
+		}
+		break;
+	case FLAG_INT: {
+		char *end;
+
+		errno = 0;
+		out->i = strtoll(text, &end, 10);
+		if (end == text || *end != '\0') {
+			seterr(err, errlen, "%s: \"%s\" is not an integer", e->name, text);
+			return -EINVAL;
+		}
+		if (errno == ERANGE) {
+			seterr(err, errlen, "%s: \"%s\" is out of range", e->name, text);
+			return -ERANGE;
+		}
+		break;
+	}
+	case FLAG_STRING:
+		if (strlen(text) >= sizeof(out->s)) {
+			seterr(err, errlen, "%s: string longer than %zu bytes", e->name,
+			    sizeof(out->s) - 1);
+			return -EINVAL;
+		}
+		snprintf(out->s, sizeof(out->s), "%s", text);
+		break;
+	}
+	return check_value(e, out, err, errlen);
+}
+
+/* ------------------------------------------------------------------ */
+/* Parsing the file                                                     */
+
+static void
+snapshot_free(struct flags_snapshot *s)
+{
+	free(s->e);
+	s->e = NULL;
+	s->n = 0;
+}
+
+/* Best effort for a broken file: find "generation = N" so it stays monotone. */
+static uint64_t
+scan_generation(const char *text)
+{
+	const char *p = text;
+	uint64_t best = 0;
+
+	while (p && (p = strstr(p, "generation")) != NULL) {
+		const char *q = p + strlen("generation");
+
+		while (*q == ' ' || *q == '\t')
+			q++;
+		if (*q == '=' || *q == ':') {
+			unsigned long long v;
+
+			q++;
+			while (*q == ' ' || *q == '\t')
+				q++;
+			if (isdigit((unsigned char)*q)) {
+				v = strtoull(q, NULL, 10);
+				if (v > best)
+					best = v;
+			}
+		}
+		p = q;
+	}
+	return best;
+}
+
+/*
+ * Parse TEXT (the contents of PATH) against the declarations in F.  The
+ * snapshot holds every scalar found; declared flags are type/range checked.
+ */
+static void
+parse_text(const struct flags *f, const char *text, struct flags_snapshot *s)
+{
+	config_t cfg;
+	config_setting_t *root;
+	int i, count;
+
+	memset(s, 0, sizeof(*s));
+	config_init(&cfg);
+	if (config_read_string(&cfg, text) != CONFIG_TRUE) {
+		snprintf(s->error, sizeof(s->error), "%s:%d: %s", f->path, config_error_line(&cfg),
+		    config_error_text(&cfg) ? config_error_text(&cfg) : "parse error");
+		s->broken = 1;
+		s->generation = scan_generation(text);
+		goto out;
+	}
+	root = config_root_setting(&cfg);
+	count = config_setting_length(root);
+	s->e = calloc((size_t)count + 1, sizeof(*s->e));
+	if (s->e == NULL) {
+		snprintf(s->error, sizeof(s->error), "%s: out of memory", f->path);
+		s->broken = 1;
+		goto out;
+	}
+	for (i = 0; i < count; i++) {
+		config_setting_t *st = config_setting_get_elem(root, (unsigned)i);
+		const char *name = config_setting_name(st);
+		int line = config_setting_source_line(st);
+		int t = config_setting_type(st);
+		const struct flag_entry *decl;
+		struct flag_entry *e;
+		char msg[256];
+
+		if (name == NULL)
+			continue;
+		if (strcmp(name, "generation") == 0) {
+			long long g;
+
+			if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64) {
+				snprintf(s->error, sizeof(s->error),
+				    "%s:%d: generation must be an integer", f->path, line);
+				s->broken = 1;
+				goto out;
+			}
+			g = config_setting_get_int64(st);
+			if (g < 0) {
+				snprintf(s->error, sizeof(s->error),
+				    "%s:%d: generation must not be negative", f->path, line);
+				s->broken = 1;
+				goto out;
+			}
+			s->generation = (uint64_t)g;
+			continue;
+		}
+		if (!name_valid(name)) {
+			snprintf(s->error, sizeof(s->error), "%s:%d: %s: not a valid flag name",
+			    f->path, line, name);
+			s->broken = 1;
+			goto out;
+		}
+		e = &s->e[s->n];
+		memset(e, 0, sizeof(*e));
+		snprintf(e->name, sizeof(e->name), "%s", name);
+		e->line = line;
+		e->isset = 1;
+		switch (t) {
+		case CONFIG_TYPE_BOOL:
+			e->value.type = FLAG_BOOL;
+			e->value.b = config_setting_get_bool(st) ? 1 : 0;
+			break;
+		case CONFIG_TYPE_INT:
+		case CONFIG_TYPE_INT64:
+			e->value.type = FLAG_INT;
+			e->value.i = config_setting_get_int64(st);
+			break;
+		case CONFIG_TYPE_STRING: {
+			const char *sv = config_setting_get_string(st);
+
+			e->value.type = FLAG_STRING;
+			if (strlen(sv) >= sizeof(e->value.s)) {
+				snprintf(s->error, sizeof(s->error),
+				    "%s:%d: %s: string longer than %zu bytes", f->path, line, name,
+				    sizeof(e->value.s) - 1);
+				s->broken = 1;
+				goto out;
+			}
+			snprintf(e->value.s, sizeof(e->value.s), "%s", sv);
+			break;
+		}
+		default:
+			snprintf(s->error, sizeof(s->error),
+			    "%s:%d: %s: unsupported value (flags are booleans, integers or strings)",
+			    f->path, line, name);
+			s->broken = 1;
+			goto out;
+		}
+		decl = find(f, name);
+		if (decl != NULL && decl->origin != ORIGIN_FILE) {
+			e->type = decl->type;
+			e->origin = decl->origin;
+			e->min = decl->min;
+			e->max = decl->max;
+			e->deflt = decl->deflt;
+			if (check_value(e, &e->value, msg, sizeof(msg)) != 0) {
+				snprintf(s->error, sizeof(s->error), "%s:%d: %s", f->path, line, msg);
+				s->broken = 1;
+				goto out;
+			}
+		} else {
+			e->type = e->value.type;
+			e->origin = ORIGIN_FILE;
+			e->deflt = e->value;
+		}
+		s->n++;
+	}
+out:
+	config_destroy(&cfg);
+	if (s->broken)
+		snapshot_free(s);
+}
+
+/* Read PATH into a snapshot.  An absent file is an empty, valid snapshot. */
+static int
+read_snapshot(const struct flags *f, struct flags_snapshot *s, char **textp)
+{
+	char *text = NULL;
+	size_t len;
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	if (textp)
+		*textp = NULL;
+	rc = fs_read_all(f->path, FLAGS_MAX_FILE, &text, &len);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc != 0) {
+		snprintf(s->error, sizeof(s->error), "%s: %s", f->path, strerror(-rc));
+		return rc;
+	}
+	if (strlen(text) != len) {
+		snprintf(s->error, sizeof(s->error), "%s: contains a NUL byte", f->path);
+		s->broken = 1;
+		s->generation = 0;
+	} else {
+		parse_text(f, text, s);
+	}
+	if (textp)
+		*textp = text;
+	else
+		free(text);
+	return 0;
+}
+
+/*
+ * Install snapshot S as F's state: declared flags take the file's values
+ * (or their defaults), undeclared flags from the file become ORIGIN_FILE
+ * entries, and ORIGIN_FILE entries no longer in the file disappear.
+ */
+static int
+apply_snapshot(struct flags *f, const struct flags_snapshot *s)
+{
+	size_t i, j;
+	int rc;
+
+	f->generation = s->generation;
+	f->broken = s->broken;
+	snprintf(f->error, sizeof(f->error), "%s", s->broken ? s->error : "");
+	for (i = 0, j = 0; i < f->n; i++) {
+		if (f->e[i].origin == ORIGIN_FILE && !find_in(s->e, s->n, f->e[i].name))
+			continue;
+		f->e[j++] = f->e[i];
+	}
+	f->n = j;
+	for (i = 0; i < f->n; i++) {
+		struct flag_entry *fe = &f->e[i];
+		const struct flag_entry *se = find_in(s->e, s->n, fe->name);
+
+		if (se != NULL) {
+			if (fe->origin == ORIGIN_FILE)
+				*fe = *se;
+			fe->value = se->value;
+			fe->isset = 1;
+			fe->line = se->line;
+		} else {
+			fe->value = fe->deflt;
+			fe->isset = 0;
+		}
+	}
+	for (i = 0; i < s->n; i++)
+		if (find(f, s->e[i].name) == NULL && (rc = add_entry(f, &s->e[i])) != 0)
+			return rc;
+	return rebuild_names(f);
+}
+
+/* ------------------------------------------------------------------ */
+/* Writing                                                              */
+
+struct buf {
+	char *p;
+	size_t len, cap;
+	int oom;
+};
+
+static void
+bprintf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->oom)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->oom = 1;
+			return;
+		}
+		if (b->p && b->len + (size_t)n < b->cap) {
+			b->len += (size_t)n;
+			return;
+		}
+		size_t ncap = (b->cap ? b->cap : 1024);
+
+		while (ncap <= b->len + (size_t)n)
+			ncap *= 2;
+		char *np = realloc(b->p, ncap);
+
+		if (np == NULL) {
+			b->oom = 1;
+			return;
+		}
+		b->p = np;
+		b->cap = ncap;
+	}
+}
+
+static void
+iso_time(char *out, size_t len, long long *t_ms)
+{
+	struct timespec ts;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	*t_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	gmtime_r(&ts.tv_sec, &tm);
+	snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+	    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(ts.tv_nsec / 1000000) % 1000);
+}
+
+static int
+serialise(const struct flags *f, const struct flag_entry *e, size_t n, uint64_t gen,
+    const char *who, struct buf *b)
+{
+	char when[96];
+	long long t_ms;
+	size_t i;
+	int pass;
+
+	iso_time(when, sizeof(when), &t_ms);
+	bprintf(b, "# rolloutd feature flags -- see rolloutd.flags(5).\n");
+	bprintf(b, "# Written %s by %s.  Edit with care: rolloutd re-reads this file\n", when,
+	    who ? who : "?");
+	bprintf(b, "# on change; prefer `rolloutctl flag set NAME VALUE`, which locks and audits.\n");
+	bprintf(b, "generation = %" PRIu64 "%s;\n\n", gen, gen > INT32_MAX ? "L" : "");
+	/* built-ins first, then the plan's, then unknown ones, as in flags_names() */
+	for (pass = 0; pass < 3; pass++) {
+		for (i = 0; i < n; i++) {
+			const struct flag_entry *x = &e[i];
+
+			if ((int)x->origin != pass)
+				continue;
+			if (pass == ORIGIN_FILE && !x->isset)
+				continue;
+			switch (x->type) {
+			case FLAG_BOOL:
+				bprintf(b, "%s = %s;\n", x->name, x->value.b ? "true" : "false");
+				break;
+			case FLAG_INT:
+				bprintf(b, "%s = %lld%s;\n", x->name, x->value.i,
+				    (x->value.i > INT32_MAX || x->value.i < INT32_MIN) ? "L" : "");
+				break;
+			case FLAG_STRING:
+				bprintf(b, "%s = \"%s\";\n", x->name, x->value.s);
+				break;
+			}
+		}
+	}
+	(void)f;
+	return b->oom ? -ENOMEM : 0;
+}
+
+static json_t *
+value_json(const struct flag_value *v)
+{
+	switch (v->type) {
+	case FLAG_BOOL: return json_boolean(v->b);
+	case FLAG_INT: return json_integer(v->i);
+	case FLAG_STRING: return json_string(v->s);
+	}
+	return json_null();
+}
+
+/* One audit line.  0 or -errno. */
+static int
+audit(const struct flags *f, const char *who, const char *name, const struct flag_value *old,
+    const struct flag_value *new, const char *reason, uint64_t gen)
+{
+	char when[96];
+	long long t_ms;
+	json_t *o;
+	char *line = NULL;
+	int rc;
+
+	if (f->audit_path == NULL)
+		return 0;
+	iso_time(when, sizeof(when), &t_ms);
+	o = json_object();
+	if (o == NULL)
+		return -ENOMEM;
+	json_object_set_new(o, "time", json_string(when));
+	json_object_set_new(o, "t_ms", json_integer(t_ms));
+	json_object_set_new(o, "kind", json_string("flag"));
+	json_object_set_new(o, "who", json_string(who ? who : "unknown"));
+	json_object_set_new(o, "flag", json_string(name));
+	json_object_set_new(o, "old", old ? value_json(old) : json_null());
+	json_object_set_new(o, "new", new ? value_json(new) : json_null());
+	json_object_set_new(o, "reason", reason ? json_string(reason) : json_null());
+	json_object_set_new(o, "generation", json_integer((json_int_t)gen));
+	line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (line == NULL)
+		return -ENOMEM;
+	size_t n = strlen(line);
+	char *nl = realloc(line, n + 2);
+
+	if (nl == NULL) {
+		free(line);
+		return -ENOMEM;
+	}
+	nl[n] = '\n';
+	nl[n + 1] = '\0';
+	rc = fs_append_sync(f->audit_path, nl, n + 1, 0644);
+	free(nl);
+	return rc;
+}
+
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Take the exclusive lock; returns the fd, -ETIMEDOUT after WAIT_MS, or -errno. */
+static int
+lock_take(const struct flags *f, long long wait_ms)
+{
+	long long deadline = mono_ms() + wait_ms;
+	int fd = open(f->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return fd;
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			int rc = -errno;
+
+			close(fd);
+			return rc;
+		}
+		if (mono_ms() >= deadline) {
+			close(fd);
+			return -ETIMEDOUT;
+		}
+		/* blocking flock would be simpler, but an emergency must not wait forever */
+		struct timespec ts = { 0, 500000 };
+
+		nanosleep(&ts, NULL);
+	}
+}
+
+static void
+lock_release(int fd)
+{
+	if (fd >= 0) {
+		flock(fd, LOCK_UN);
+		close(fd);
+	}
+}
+
+/* Copy of F's entries, for computing a write without touching F until it is durable. */
+static struct flag_entry *
+entries_dup(const struct flags *f)
+{
+	struct flag_entry *e = malloc((f->n + 1) * sizeof(*e));
+
+	if (e != NULL && f->n)
+		memcpy(e, f->e, f->n * sizeof(*e));
+	return e;
+}
+
+struct change {
+	const char *name;
+	struct flag_value old, new;
+};
+
+/*
+ * The common write path.  Under the lock: re-read, resolve NAMES/VALUES,
+ * write generation+1, audit, and adopt the result in F.
+ */
+static int
+write_locked(struct flags *f, size_t n, const char *const *names, const char *const *values,
+    const struct flag_value *typed, const char *who, const char *reason, int emergency,
+    char *err, size_t errlen)
+{
+	struct flags_snapshot s;
+	struct change *ch = NULL;
+	struct flag_entry *work = NULL;
+	char *text = NULL;
+	struct buf out = { 0 };
+	uint64_t gen;
+	size_t i;
+	int lockfd, rc;
+
+	lockfd = lock_take(f, emergency ? FLAGS_EMERGENCY_WAIT_MS : FLAGS_LOCK_WAIT_MS);
+	if (lockfd < 0 && !(emergency && lockfd == -ETIMEDOUT)) {
+		seterr(err, errlen, "%s: cannot lock: %s", f->lock_path, strerror(-lockfd));
+		return lockfd;
+	}
+	rc = read_snapshot(f, &s, emergency ? &text : NULL);
+	if (rc != 0) {
+		seterr(err, errlen, "%s", s.error);
+		goto fail;
+	}
+	if (s.broken && !emergency) {
+		/* adopt what we saw so readers fall back to defaults, then refuse */
+		apply_snapshot(f, &s);
+		seterr(err, errlen, "%s (fix the file, or run an emergency rollback)", s.error);
+		rc = -EBADMSG;
+		goto fail;
+	}
+	if (s.broken) {
+		char corrupt[4200], older[4300];
+		struct stat st;
+
+		snprintf(corrupt, sizeof(corrupt), "%s.corrupt", f->path);
+		if (stat(corrupt, &st) == 0) {
+			snprintf(older, sizeof(older), "%s.%lld", corrupt, (long long)time(NULL));
+			rename(corrupt, older);
+		}
+		if (rename(f->path, corrupt) != 0) {
+			rc = -errno;
+			seterr(err, errlen, "%s: cannot keep the broken file as %s: %s", f->path,
+			    corrupt, strerror(errno));
+			goto fail;
+		}
+		if (s.generation < f->generation)
+			s.generation = f->generation;
+		s.broken = 0;
+		s.error[0] = '\0';
+	}
+	if ((rc = apply_snapshot(f, &s)) != 0) {
+		seterr(err, errlen, "out of memory");
+		goto fail;
+	}
+	work = entries_dup(f);
+	ch = calloc(n ? n : 1, sizeof(*ch));
+	if (work == NULL || ch == NULL) {
+		rc = -ENOMEM;
+		seterr(err, errlen, "out of memory");
+		goto fail;
+	}
+	for (i = 0; i < n; i++) {
+		struct flag_entry *e = find_in(work, f->n, names[i]);
+		struct flag_value v;
+
+		if (e == NULL) {
+			seterr(err, errlen, "%s: unknown flag", names[i]);
+			rc = -ENOENT;
+			goto fail;
+		}
+		if (typed != NULL) {
+			v = typed[i];
+			if ((rc = check_value(e, &v, err, errlen)) != 0)
+				goto fail;
+		} else if ((rc = parse_value(e, values[i], &v, err, errlen)) != 0) {
+			goto fail;
+		}
+		ch[i].name = e->name;
+		ch[i].old = e->value;
+		ch[i].new = v;
+		e->value = v;
+		e->isset = 1;
+	}
+	gen = f->generation + 1;
+	if ((rc = serialise(f, work, f->n, gen, who, &out)) != 0) {
+		seterr(err, errlen, "out of memory");
+		goto fail;
+	}
+	if ((rc = fs_write_atomic(f->path, out.p, out.len, 0644)) != 0) {
+		seterr(err, errlen, "%s: write failed: %s", f->path, strerror(-rc));
+		goto fail;
+	}
+	memcpy(f->e, work, f->n * sizeof(*work));
+	f->generation = gen;
+	f->broken = 0;
+	f->error[0] = '\0';
+	for (i = 0; i < n; i++) {
+		int arc = audit(f, who, ch[i].name, &ch[i].old, &ch[i].new, reason, gen);
+
+		if (arc != 0 && rc == 0) {
+			/* the flags are written; say the journal is not */
+			seterr(err, errlen, "%s: audit append failed: %s", f->audit_path,
+			    strerror(-arc));
+			rc = arc;
+		}
+	}
+fail:
+	lock_release(lockfd);
+	snapshot_free(&s);
+	free(text);
+	free(out.p);
+	free(work);
+	free(ch);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Public                                                               */
+
+static const struct {
+	const char *name;
+	enum flag_type type;
+	long long min, max;
+	int b;
+	long long i;
+	const char *s;
+} builtins[] = {
+	{ "enableHybridSystem", FLAG_BOOL, 0, 1, 0, 0, NULL },
+	{ "enableParallelMode", FLAG_BOOL, 0, 1, 0, 0, NULL },
+	{ "hybridTrafficPercent", FLAG_INT, 0, 100, 0, 0, NULL },
+	{ "emergencyRollback", FLAG_BOOL, 0, 1, 0, 0, NULL },
+	{ "rolloutPhase", FLAG_STRING, 0, 0, 0, 0, "disabled" },
+};
+
+int
+flags_open(struct flags **out, const char *path, const char *audit_path, char *err,
+    size_t errlen)
+{
+	struct flags *f;
+	struct flags_snapshot s;
+	char *dir = NULL, *slash;
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	if (path == NULL || *path == '\0') {
+		seterr(err, errlen, "flags: no file name");
+		return -EINVAL;
+	}
+	f = calloc(1, sizeof(*f));
+	if (f == NULL)
+		goto oom;
+	f->path = strdup(path);
+	f->audit_path = audit_path ? strdup(audit_path) : NULL;
+	if (f->path == NULL || (audit_path && f->audit_path == NULL) ||
+	    asprintf(&f->lock_path, "%s.lock", path) < 0) {
+		f->lock_path = NULL;
+		goto oom;
+	}
+	for (i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++) {
+		struct flag_entry e;
+
+		memset(&e, 0, sizeof(e));
+		snprintf(e.name, sizeof(e.name), "%s", builtins[i].name);
+		e.type = builtins[i].type;
+		e.origin = ORIGIN_BUILTIN;
+		e.min = builtins[i].min;
+		e.max = builtins[i].max;
+		e.deflt.type = e.type;
+		e.deflt.b = builtins[i].b;
+		e.deflt.i = builtins[i].i;
+		if (builtins[i].s)
+			snprintf(e.deflt.s, sizeof(e.deflt.s), "%s", builtins[i].s);
+		e.value = e.deflt;
+		if (add_entry(f, &e) != 0)
+			goto oom;
+	}
+	if ((dir = strdup(path)) == NULL)
+		goto oom;
+	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+		*slash = '\0';
+		if ((rc = fs_mkdir_p(dir, 0755)) != 0) {
+			seterr(err, errlen, "%s: cannot create directory: %s", dir, strerror(-rc));
+			goto fail;
+		}
+	}
+	if (audit_path != NULL) {
+		free(dir);
+		if ((dir = strdup(audit_path)) == NULL)
+			goto oom;
+		if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+			*slash = '\0';
+			if ((rc = fs_mkdir_p(dir, 0755)) != 0) {
+				seterr(err, errlen, "%s: cannot create directory: %s", dir,
+				    strerror(-rc));
+				goto fail;
+			}
+		}
+	}
+	free(dir);
+	dir = NULL;
+	if (access(path, F_OK) != 0 && errno == ENOENT) {
+		/* create with safe defaults, through the normal locked, audited path */
+		int lockfd = lock_take(f, FLAGS_LOCK_WAIT_MS);
+
+		if (lockfd < 0) {
+			rc = lockfd;
+			seterr(err, errlen, "%s: cannot lock: %s", f->lock_path, strerror(-rc));
+			goto fail;
+		}
+		if (access(path, F_OK) != 0 && errno == ENOENT) {
+			struct buf b = { 0 };
+
+			for (i = 0; i < f->n; i++)
+				f->e[i].isset = 1;
+			rc = serialise(f, f->e, f->n, 1, "rolloutd (defaults)", &b);
+			if (rc == 0)
+				rc = fs_write_atomic(path, b.p, b.len, 0644);
+			free(b.p);
+			if (rc != 0) {
+				lock_release(lockfd);
+				seterr(err, errlen, "%s: cannot create: %s", path, strerror(-rc));
+				goto fail;
+			}
+		}
+		lock_release(lockfd);
+	}
+	rc = read_snapshot(f, &s, NULL);
+	if (rc != 0) {
+		seterr(err, errlen, "%s", s.error);
+		goto fail;
+	}
+	if (apply_snapshot(f, &s) != 0) {
+		snapshot_free(&s);
+		goto oom;
+	}
+	snapshot_free(&s);
+	*out = f;
+	if (f->broken) {
+		seterr(err, errlen, "%s", f->error);
+		return -EBADMSG;
+	}
+	return 0;
+oom:
+	rc = -ENOMEM;
+	seterr(err, errlen, "out of memory");
+fail:
+	free(dir);
+	flags_close(f);
+	return rc;
+}
+
+void
+flags_close(struct flags *f)
+{
+	if (f == NULL)
+		return;
+	free(f->path);
+	free(f->lock_path);
+	free(f->audit_path);
+	free(f->e);
+	free(f->names);
+	free(f);
+}
+
+int
+flags_declare(struct flags *f, const char *name, enum flag_type type, long long min,
+    long long max, const struct flag_value *deflt)
+{
+	struct flag_entry *old = find(f, name), e;
+	char msg[256];
+
+	if (!name_valid(name) || (type != FLAG_BOOL && type != FLAG_INT && type != FLAG_STRING))
+		return -EINVAL;
+	if (old != NULL && old->origin != ORIGIN_FILE)
+		return -EEXIST;
+	memset(&e, 0, sizeof(e));
+	snprintf(e.name, sizeof(e.name), "%s", name);
+	e.type = type;
+	e.origin = ORIGIN_DECLARED;
+	e.min = type == FLAG_INT ? min : 0;
+	e.max = type == FLAG_INT ? max : 1;
+	if (type == FLAG_INT && min > max)
+		return -EINVAL;
+	if (deflt != NULL) {
+		e.deflt = *deflt;
+		e.deflt.type = type;
+	} else {
+		e.deflt.type = type;
+		e.deflt.i = type == FLAG_INT ? (min > 0 ? min : (max < 0 ? max : 0)) : 0;
+	}
+	if (check_value(&e, &e.deflt, msg, sizeof(msg)) != 0)
+		return -EINVAL;
+	e.value = e.deflt;
+	if (old != NULL) {
+		/* the file already has it: the declaration now checks that value */
+		e.isset = old->isset;
+		e.line = old->line;
+		if (old->isset) {
+			if (check_value(&e, &old->value, msg, sizeof(msg)) != 0) {
+				f->broken = 1;
+				snprintf(f->error, sizeof(f->error), "%s:%d: %s", f->path, old->line,
+				    msg);
+			} else {
+				e.value = old->value;
+			}
+		}
+		*old = e;
+		return 0;
+	}
+	return add_entry(f, &e);
+}
+
+int
+flags_reload(struct flags *f, char *err, size_t errlen)
+{
+	struct flags_snapshot s;
+	struct flag_entry *before;
+	size_t nbefore, i;
+	uint64_t genbefore = f->generation;
+	int wasbroken = f->broken, changed = 0, rc;
+
+	rc = read_snapshot(f, &s, NULL);
+	if (rc != 0) {
+		seterr(err, errlen, "%s", s.error);
+		return rc;
+	}
+	before = entries_dup(f);
+	nbefore = f->n;
+	if (before == NULL) {
+		snapshot_free(&s);
+		return -ENOMEM;
+	}
+	if ((rc = apply_snapshot(f, &s)) != 0) {
+		free(before);
+		snapshot_free(&s);
+		return rc;
+	}
+	snapshot_free(&s);
+	if (f->broken) {
+		free(before);
+		seterr(err, errlen, "%s", f->error);
+		return -EBADMSG;
+	}
+	if (wasbroken || f->generation != genbefore)
+		changed = 1;
+	for (i = 0; i < f->n; i++) {
+		const struct flag_entry *b = find_in(before, nbefore, f->e[i].name);
+		const struct flag_value *old = b ? &b->value : NULL;
+
+		if (old != NULL && value_eq(old, &f->e[i].value))
+			continue;
+		changed = 1;
+		/* A writer that went through this store bumped the generation and
+		 * audited already; a same-generation change is a hand edit. */
+		if (f->generation <= genbefore && !wasbroken)
+			audit(f, "external", f->e[i].name, old, &f->e[i].value,
+			    "file edited outside rolloutd", f->generation);
+	}
+	for (i = 0; i < nbefore; i++) {
+		if (find(f, before[i].name) == NULL) {
+			changed = 1;
+			if (f->generation <= genbefore && !wasbroken)
+				audit(f, "external", before[i].name, &before[i].value, NULL,
+				    "file edited outside rolloutd", f->generation);
+		}
+	}
+	free(before);
+	return changed;
+}
+
+int
+flags_broken(const struct flags *f)
+{
+	return f->broken;
+}
+
+uint64_t
+flags_generation(const struct flags *f)
+{
+	return f->generation;
+}
+
+const char *
+flags_path(const struct flags *f)
+{
+	return f->path;
+}
+
+const char *
+flags_error(const struct flags *f)
+{
+	return f->broken ? f->error : "";
+}
+
+int
+flags_get(const struct flags *f, const char *name, struct flag_value *out)
+{
+	const struct flag_entry *e = find(f, name);
+
+	if (e == NULL)
+		return -ENOENT;
+	*out = f->broken ? e->deflt : e->value;
+	return 0;
+}
+
+int
+flags_get_bool(const struct flags *f, const char *name)
+{
+	struct flag_value v;
+
+	if (flags_get(f, name, &v) != 0)
+		return 0;
+	return v.type == FLAG_BOOL ? v.b : v.type == FLAG_INT ? v.i != 0 : 0;
+}
+
+long long
+flags_get_int(const struct flags *f, const char *name)
+{
+	struct flag_value v;
+
+	if (flags_get(f, name, &v) != 0)
+		return 0;
+	return v.type == FLAG_INT ? v.i : v.type == FLAG_BOOL ? v.b : 0;
+}
+
+int
+flags_traffic(const struct flags *f)
+{
+	long long t;
+
+	if (flags_get_bool(f, "emergencyRollback"))
+		return 0;
+	t = flags_get_int(f, "hybridTrafficPercent");
+	return t < 0 ? 0 : t > 100 ? 100 : (int)t;
+}
+
+int
+flags_set(struct flags *f, const char *name, const char *value, const char *who,
+    const char *reason, char *err, size_t errlen)
+{
+	return flags_set_many(f, 1, &name, &value, who, reason, err, errlen);
+}
+
+int
+flags_set_many(struct flags *f, size_t n, const char *const *names, const char *const *values,
+    const char *who, const char *reason, char *err, size_t errlen)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (names[i] == NULL || values[i] == NULL) {
+			seterr(err, errlen, "flags: missing name or value");
+			return -EINVAL;
+		}
+	return write_locked(f, n, names, values, NULL, who, reason, 0, err, errlen);
+}
+
+int
+flags_emergency_rollback(struct flags *f, const char *who, const char *reason, char *err,
+    size_t errlen)
+{
+	static const char *const names[] = { "hybridTrafficPercent", "enableHybridSystem",
+		"emergencyRollback" };
+	struct flag_value v[3];
+
+	memset(v, 0, sizeof(v));
+	v[0].type = FLAG_INT;
+	v[0].i = 0;
+	v[1].type = FLAG_BOOL;
+	v[1].b = 0;
+	v[2].type = FLAG_BOOL;
+	v[2].b = 1;
+	return write_locked(f, 3, names, NULL, v, who, reason ? reason : "emergency rollback", 1,
+	    err, errlen);
+}
+
+const char *const *
+flags_names(const struct flags *f, size_t *n)
+{
+	*n = f->n;
+	return f->names;
+}

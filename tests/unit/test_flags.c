@@ -1,0 +1,530 @@
+/*
+ * test_flags.c — the feature-flag store: types, ranges, defaults,
+ * generation, audit records, corrupt files, external edits and two
+ * processes writing under the lock.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "flags.h"
+#include "fsutil.h"
+
+struct fx {
+	char dir[256];
+	char path[300];
+	char audit[300];
+};
+
+static int
+setup(void **state)
+{
+	struct fx *x = calloc(1, sizeof(*x));
+
+	snprintf(x->dir, sizeof(x->dir), "%s/test_flags.XXXXXX",
+	    getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	assert_non_null(mkdtemp(x->dir));
+	snprintf(x->path, sizeof(x->path), "%s/config/feature-flags.conf", x->dir);
+	snprintf(x->audit, sizeof(x->audit), "%s/state/journal.jsonl", x->dir);
+	*state = x;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *x = *state;
+	char cmd[400];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", x->dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", x->dir);
+	free(x);
+	return 0;
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+	assert_int_equal(fs_write_atomic(path, text, strlen(text), 0644), 0);
+}
+
+static char *
+read_file(const char *path)
+{
+	char *s = NULL;
+	size_t n;
+
+	if (fs_read_all(path, 1 << 24, &s, &n) != 0)
+		fail_msg("cannot read %s", path);
+	return s;
+}
+
+/* Parse the audit journal; returns an array of objects (caller decrefs). */
+static json_t *
+read_audit(const char *path)
+{
+	json_t *arr = json_array();
+	char *text, *line, *save = NULL;
+
+	if (access(path, F_OK) != 0)
+		return arr;
+	text = read_file(path);
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		json_error_t je;
+		json_t *o = json_loads(line, 0, &je);
+
+		if (o == NULL)
+			fail_msg("bad audit line: %s (%s)", line, je.text);
+		json_array_append_new(arr, o);
+	}
+	free(text);
+	return arr;
+}
+
+static void
+open_ok(struct fx *x, struct flags **f)
+{
+	char err[512] = "";
+
+	if (flags_open(f, x->path, x->audit, err, sizeof(err)) != 0)
+		fail_msg("flags_open: %s", err);
+}
+
+static void
+flags_open__absent_file__safe_defaults_written(void **state)
+{
+	struct fx *x = *state;
+	struct flags *f;
+	struct flag_value v;
+	char *text;
+
+	open_ok(x, &f);
+	assert_false(flags_broken(f));
+	assert_int_equal(flags_generation(f), 1);
+	assert_int_equal(flags_get_bool(f, "enableHybridSystem"), 0);
+	assert_int_equal(flags_get_bool(f, "enableParallelMode"), 0);
+	assert_int_equal(flags_get_bool(f, "emergencyRollback"), 0);
+	assert_int_equal(flags_get_int(f, "hybridTrafficPercent"), 0);
+	assert_int_equal(flags_traffic(f), 0);
+	assert_int_equal(flags_get(f, "rolloutPhase", &v), 0);
+	assert_int_equal(v.type, FLAG_STRING);
+	assert_string_equal(v.s, "disabled");
+	assert_int_equal(flags_get(f, "noSuchFlag", &v), -ENOENT);
+	text = read_file(x->path);
+	assert_non_null(strstr(text, "hybridTrafficPercent = 0;"));
+	assert_non_null(strstr(text, "generation = 1;"));
+	free(text);
+	flags_close(f);
+}
+
+static void
+flags_set__each_type__typed_and_persisted(void **state)
+{
+	struct fx *x = *state;
+	struct flags *f, *g;
+	struct flag_value v;
+	char err[256], buf[64];
+
+	open_ok(x, &f);
+	assert_int_equal(flags_set(f, "enableHybridSystem", "true", "t", "r", err, sizeof(err)), 0);
+	assert_int_equal(flags_set(f, "hybridTrafficPercent", "25", "t", "r", err, sizeof(err)), 0);
+	assert_int_equal(flags_set(f, "rolloutPhase", "gradual", "t", "r", err, sizeof(err)), 0);
+	assert_int_equal(flags_set(f, "enableParallelMode", "on", "t", "r", err, sizeof(err)), 0);
+	assert_int_equal(flags_traffic(f), 25);
+	flags_close(f);
+
+	open_ok(x, &g);
+	assert_int_equal(flags_get_bool(g, "enableHybridSystem"), 1);
+	assert_int_equal(flags_get_bool(g, "enableParallelMode"), 1);
+	assert_int_equal(flags_get_int(g, "hybridTrafficPercent"), 25);
+	assert_int_equal(flags_get(g, "rolloutPhase", &v), 0);
+	assert_string_equal(flag_value_str(&v, buf, sizeof(buf)), "gradual");
+	assert_int_equal(flags_get(g, "hybridTrafficPercent", &v), 0);
+	assert_string_equal(flag_value_str(&v, buf, sizeof(buf)), "25");
+	assert_int_equal(flags_generation(g), 5);
+	flags_close(g);
+}
+
+static void
+flags_set__bad_values__refused_file_unchanged(void **state)
+{
+	struct fx *x = *state;
+	struct flags *f;
+	char err[256], *before, *after;
+
+	open_ok(x, &f);
+	before = read_file(x->path);
+	err[0] = '\0';
+	assert_int_equal(flags_set(f, "enableHybridSystem", "maybe", "t", NULL, err, sizeof(err)),
+	    -EINVAL);
+	assert_non_null(strstr(err, "enableHybridSystem"));
+	assert_int_equal(flags_set(f, "hybridTrafficPercent", "abc", "t", NULL, err, sizeof(err)),
+	    -EINVAL);
+	assert_int_equal(flags_set(f, "hybridTrafficPercent", "101", "t", NULL, err, sizeof(err)),
+	    -ERANGE);
+	assert_non_null(strstr(err, "0..100"));
+	assert_int_equal(flags_set(f, "hybridTrafficPercent", "-1", "t", NULL, err, sizeof(err)),
+	    -ERANGE);
+	assert_int_equal(flags_set(f, "hybridTrafficPercent", "99999999999999999999", "t", NULL,
+	    err, sizeof(err)), -ERANGE);
+	assert_int_equal(flags_set(f, "rolloutPhase", "a\"b", "t", NULL, err, sizeof(err)),
+	    -EINVAL);
+	assert_int_equal(flags_set(f, "noSuchFlag", "1", "t", NULL, err, sizeof(err)), -ENOENT);
+	assert_int_equal(flags_generation(f), 1);
+	after = read_file(x->path);
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+	flags_close(f);
+}
+
+static void
+flags_set__generation_and_audit__one_line_per_flag(void **state)
+{
+	struct fx *x = *state;
+	struct flags *f;
+	const char *names[] = { "enableHybridSystem", "hybridTrafficPercent" };
+	const char *values[] = { "true", "35" };
+	char err[256];
+	json_t *a, *o;
+
+	open_ok(x, &f);
+	assert_int_equal(flags_set(f, "hybridTrafficPercent", "5", "alice", "step 2", err,
+	    sizeof(err)), 0);
+	assert_int_equal(flags_generation(f), 2);
+	assert_int_equal(flags_set_many(f, 2, names, values, "bob", "both", err, sizeof(err)), 0);
+	assert_int_equal(flags_generation(f), 3);
+	a = read_audit(x->audit);
+	assert_int_equal(json_array_size(a), 3);
+	o = json_array_get(a, 0);
+	assert_string_equal(json_string_value(json_object_get(o, "kind")), "flag");
+	assert_string_equal(json_string_value(json_object_get(o, "who")), "alice");
+	assert_string_equal(json_string_value(json_object_get(o, "flag")), "hybridTrafficPercent");
+	assert_int_equal(json_integer_value(json_object_get(o, "old")), 0);
+	assert_int_equal(json_integer_value(json_object_get(o, "new")), 5);
+	assert_string_equal(json_string_value(json_object_get(o, "reason")), "step 2");
+	assert_int_equal(json_integer_value(json_object_get(o, "generation")), 2);
+	assert_true(json_integer_value(json_object_get(o, "t_ms")) > 1600000000000LL);
+	assert_int_equal(strlen(json_string_value(json_object_get(o, "time"))), 24);
+	o = json_array_get(a, 1);
+	assert_string_equal(json_string_value(json_object_get(o, "flag")), "enableHybridSystem");
+	assert_true(json_is_false(json_object_get(o, "old")));
+	assert_true(json_is_true(json_object_get(o, "new")));
+	assert_int_equal(json_integer_value(json_object_get(o, "generation")), 3);
+	o = json_array_get(a, 2);
+	assert_int_equal(json_integer_value(json_object_get(o, "old")), 5);
+	assert_int_equal(json_integer_value(json_object_get(o, "new")), 35);
+	assert_int_equal(json_integer_value(json_object_get(o, "generation")), 3);
+	json_decref(a);
+	flags_close(f);
+}
+
+static void
+flags_set__stale_handle__rereads_under_lock(void **state)
+{
+	struct fx *x = *state;
+	struct flags *f, *g;
+	char err[256];
+
+	open_ok(x, &f);
+	open_ok(x, &g);
+	assert_int_equal(flags_set(f, "hybridTrafficPercent", "15", "f", NULL, err, sizeof(err)), 0);
+	/* g has not seen f's write; its write must not undo it */
+	assert_int_equal(flags_set(g, "enableParallelMode", "true", "g", NULL, err, sizeof(err)), 0);
+	assert_int_equal(flags_generation(g), 3);
+	assert_int_equal(flags_get_int(g, "hybridTrafficPercent"), 15);
+	flags_close(f);
+	flags_close(g);
+	open_ok(x, &f);
+	assert_int_equal(flags_get_int(f, "hybridTrafficPercent"), 15);
+	assert_int_equal(flags_get_bool(f, "enableParallelMode"), 1);
+	flags_close(f);
+}
+
+static void
+flags_open__syntax_error__line_reported_writes_refused(void **state)
+{
+	struct fx *x = *state;
+	struct flags *f = NULL;
+	const char *broken = "generation = 41;\nenableHybridSystem = true;\n"
+	    "hybridTrafficPercent = 35;\nemergencyRollback = = false;\n";
+	char err[512] = "", want[400], *text, corrupt[320];
+	json_t *a;
+	size_t i;
+
+	assert_int_equal(fs_mkdir_p(x->dir, 0755), 0);
+	snprintf(want, sizeof(want), "%s/config", x->dir);
+	assert_int_equal(fs_mkdir_p(want, 0755), 0);
+	write_file(x->path, broken);
+	assert_int_equal(flags_open(&f, x->path, x->audit, err, sizeof(err)), -EBADMSG);
+	assert_non_null(f);
+	snprintf(want, sizeof(want), "%s:4: ", x->path);
+	if (strncmp(err, want, strlen(want)) != 0)
+		fail_msg("error [%s] does not start with [%s]", err, want);
+	assert_string_equal(flags_error(f), err);
+	assert_true(flags_broken(f));
+	/* reads fall back to the safe defaults */
+	assert_int_equal(flags_get_bool(f, "enableHybridSystem"), 0);
+	assert_int_equal(flags_traffic(f), 0);
+	err[0] = '\0';
+	assert_int_equal(flags_set(f, "hybridTrafficPercent", "50", "t", NULL, err, sizeof(err)),
+	    -EBADMSG);
+	assert_non_null(strstr(err, ":4: "));
+	text = read_file(x->path);
+	assert_string_equal(text, broken);
+	free(text);
+
+	/* the emergency rollback still works and keeps the broken file */
+	assert_int_equal(flags_emergency_rollback(f, "oncall", "drill", err, sizeof(err)), 0);
+	assert_false(flags_broken(f));
+	snprintf(corrupt, sizeof(corrupt), "%s.corrupt", x->path);
+	text = read_file(corrupt);
+	assert_string_equal(text, broken);
+	free(text);
+	assert_int_equal(flags_generation(f), 42);
+	flags_close(f);
+	open_ok(x, &f);
+	assert_int_equal(flags_get_int(f, "hybridTrafficPercent"), 0);
+	assert_int_equal(flags_get_bool(f, "enableHybridSystem"), 0);
+	assert_int_equal(flags_get_bool(f, "emergencyRollback"), 1);
+	assert_int_equal(flags_generation(f), 42);
+	flags_close(f);
+	a = read_audit(x->audit);
+	assert_int_equal(json_array_size(a), 3);
+	for (i = 0; i < 3; i++) {
+		json_t *o = json_array_get(a, i);
+
+		assert_string_equal(json_string_value(json_object_get(o, "who")), "oncall");
+		assert_string_equal(json_string_value(json_object_get(o, "reason")), "drill");
+		assert_int_equal(json_integer_value(json_object_get(o, "generation")), 42);
+	}
+	json_decref(a);
+}
+
+static void
+flags_open__out_of_range_value__broken_with_line(void **state)
+{
+	struct fx *x = *state;
+	struct flags *f = NULL;
+	char err[512] = "", want[400];
+
+	snprintf(want, sizeof(want), "%s/config", x->dir);
+	assert_int_equal(fs_mkdir_p(want, 0755), 0);
+	write_file(x->path, "generation = 3;\n\nhybridTrafficPercent = 150;\n");
+	assert_int_equal(flags_open(&f, x->path, x->audit, err, sizeof(err)), -EBADMSG);
+	snprintf(want, sizeof(want), "%s:3: hybridTrafficPercent: 150 is out of range 0..100",
+	    x->path);
+	assert_string_equal(err, want);
+	flags_close(f);
+	write_file(x->path, "enableHybridSystem = \"yes\";\n");
+	assert_int_equal(flags_open(&f, x->path, x->audit, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, ":1: enableHybridSystem: expected boolean, got string"));
+	flags_close(f);
+	write_file(x->path, "nested = { a = 1; };\n");
+	assert_int_equal(flags_open(&f, x->path, x->audit, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, ":1: nested: unsupported value"));
+	flags_close(f);
+}
+
+static void
+flags_emergency_rollback__healthy_file__traffic_zero(void **state)
+{
+	struct fx *x = *state;
+	struct flags *f;
+	const char *names[] = { "enableHybridSystem", "hybridTrafficPercent", "rolloutPhase" };
+	const char *values[] = { "true", "75", "production" };
+	char err[256], corrupt[320];
+	struct flag_value v;
+
+	open_ok(x, &f);
+	assert_int_equal(flags_set_many(f, 3, names, values, "t", NULL, err, sizeof(err)), 0);
+	assert_int_equal(flags_traffic(f), 75);
+	assert_int_equal(flags_emergency_rollback(f, "t", NULL, err, sizeof(err)), 0);
+	assert_int_equal(flags_traffic(f), 0);
+	assert_int_equal(flags_get_bool(f, "enableHybridSystem"), 0);
+	assert_int_equal(flags_get_bool(f, "emergencyRollback"), 1);
+	assert_int_equal(flags_get(f, "rolloutPhase", &v), 0);
+	assert_string_equal(v.s, "production");
+	snprintf(corrupt, sizeof(corrupt), "%s.corrupt", x->path);
+	assert_int_not_equal(access(corrupt, F_OK), 0);
+	/* emergencyRollback alone forces traffic 0 */
+	assert_int_equal(flags_set(f, "hybridTrafficPercent", "50", "t", NULL, err, sizeof(err)), 0);
+	assert_int_equal(flags_traffic(f), 0);
+	flags_close(f);
+}
+
+static void
+flags_declare__plan_flag__checked_and_preserved(void **state)
+{
+	struct fx *x = *state;
+	struct flags *f, *g;
+	struct flag_value d = { .type = FLAG_INT, .i = 10 };
+	char err[256];
+
+	open_ok(x, &f);
+	assert_int_equal(flags_declare(f, "batchSize", FLAG_INT, 1, 50, &d), 0);
+	assert_int_equal(flags_declare(f, "batchSize", FLAG_INT, 1, 50, &d), -EEXIST);
+	assert_int_equal(flags_declare(f, "hybridTrafficPercent", FLAG_INT, 0, 5, NULL), -EEXIST);
+	assert_int_equal(flags_declare(f, "bad name", FLAG_BOOL, 0, 0, NULL), -EINVAL);
+	assert_int_equal(flags_declare(f, "generation", FLAG_INT, 0, 5, NULL), -EINVAL);
+	d.i = 99;
+	assert_int_equal(flags_declare(f, "other", FLAG_INT, 1, 50, &d), -EINVAL);
+	assert_int_equal(flags_get_int(f, "batchSize"), 10);
+	assert_int_equal(flags_set(f, "batchSize", "51", "t", NULL, err, sizeof(err)), -ERANGE);
+	assert_int_equal(flags_set(f, "batchSize", "20", "t", NULL, err, sizeof(err)), 0);
+
+	/* a second handle that never declared it (rolloutctl) keeps it */
+	open_ok(x, &g);
+	assert_int_equal(flags_get_int(g, "batchSize"), 20);
+	assert_int_equal(flags_set(g, "hybridTrafficPercent", "1", "g", NULL, err, sizeof(err)), 0);
+	assert_int_equal(flags_set(g, "batchSize", "30", "g", NULL, err, sizeof(err)), 0);
+	assert_int_equal(flags_set(g, "batchSize", "x", "g", NULL, err, sizeof(err)), -EINVAL);
+	flags_close(g);
+	assert_int_equal(flags_reload(f, err, sizeof(err)), 1);
+	assert_int_equal(flags_get_int(f, "batchSize"), 30);
+	assert_int_equal(flags_get_int(f, "hybridTrafficPercent"), 1);
+	flags_close(f);
+
+	/* a declaration the file violates makes the store broken */
+	open_ok(x, &g);
+	d.i = 1;
+	assert_int_equal(flags_declare(g, "batchSize", FLAG_INT, 1, 25, &d), 0);
+	assert_true(flags_broken(g));
+	assert_non_null(strstr(flags_error(g), "batchSize: 30 is out of range 1..25"));
+	flags_close(g);
+}
+
+static void
+flags_reload__external_edit__audited_as_external(void **state)
+{
+	struct fx *x = *state;
+	struct flags *f, *g;
+	char err[256], buf[512];
+	json_t *a, *o;
+
+	open_ok(x, &f);
+	assert_int_equal(flags_reload(f, err, sizeof(err)), 0);
+	/* an operator edits the file by hand (same generation, one value changed) */
+	snprintf(buf, sizeof(buf), "generation = %llu;\nenableHybridSystem = false;\n"
+	    "enableParallelMode = true;\nhybridTrafficPercent = 0;\n"
+	    "emergencyRollback = false;\nrolloutPhase = \"disabled\";\n",
+	    (unsigned long long)flags_generation(f));
+	write_file(x->path, buf);
+	assert_int_equal(flags_reload(f, err, sizeof(err)), 1);
+	assert_int_equal(flags_get_bool(f, "enableParallelMode"), 1);
+	assert_int_equal(flags_reload(f, err, sizeof(err)), 0);
+	a = read_audit(x->audit);
+	assert_int_equal(json_array_size(a), 1);
+	o = json_array_get(a, 0);
+	assert_string_equal(json_string_value(json_object_get(o, "who")), "external");
+	assert_string_equal(json_string_value(json_object_get(o, "flag")), "enableParallelMode");
+	assert_true(json_is_true(json_object_get(o, "new")));
+	json_decref(a);
+
+	/* a write through the store by another process is not "external" */
+	open_ok(x, &g);
+	assert_int_equal(flags_set(g, "hybridTrafficPercent", "5", "ctl", NULL, err, sizeof(err)), 0);
+	flags_close(g);
+	assert_int_equal(flags_reload(f, err, sizeof(err)), 1);
+	assert_int_equal(flags_get_int(f, "hybridTrafficPercent"), 5);
+	a = read_audit(x->audit);
+	assert_int_equal(json_array_size(a), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(a, 1), "who")), "ctl");
+	json_decref(a);
+
+	/* a hand-broken file: reported, defaults read */
+	write_file(x->path, "hybridTrafficPercent = ;\n");
+	assert_int_equal(flags_reload(f, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, ":1: "));
+	assert_int_equal(flags_traffic(f), 0);
+	flags_close(f);
+}
+
+#define HAMMER_WRITES 60
+
+static void
+flags_set__two_processes_hammering__no_lost_update(void **state)
+{
+	struct fx *x = *state;
+	struct flags *f;
+	pid_t pid[2];
+	int k, status;
+	json_t *a;
+	size_t i;
+	long long prev_new = 0;
+
+	open_ok(x, &f);  /* generation 1 */
+	flags_close(f);
+	for (k = 0; k < 2; k++) {
+		pid[k] = fork();
+		assert_true(pid[k] >= 0);
+		if (pid[k] == 0) {
+			struct flags *c;
+			char err[256], val[32], who[32];
+			int j, rc = 0;
+
+			if (flags_open(&c, x->path, x->audit, err, sizeof(err)) != 0)
+				_exit(10);
+			snprintf(who, sizeof(who), "writer%d", k);
+			for (j = 0; j < HAMMER_WRITES && rc == 0; j++) {
+				snprintf(val, sizeof(val), "%d", k * 50 + j % 50);
+				rc = flags_set(c, "hybridTrafficPercent", val, who, NULL, err,
+				    sizeof(err));
+			}
+			flags_close(c);
+			_exit(rc == 0 ? 0 : 11);
+		}
+	}
+	for (k = 0; k < 2; k++) {
+		assert_int_equal(waitpid(pid[k], &status, 0), pid[k]);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	open_ok(x, &f);
+	assert_int_equal(flags_generation(f), 1 + 2 * HAMMER_WRITES);
+	a = read_audit(x->audit);
+	assert_int_equal(json_array_size(a), 2 * HAMMER_WRITES);
+	/* every write saw the one before it: generations consecutive, old == previous new */
+	for (i = 0; i < json_array_size(a); i++) {
+		json_t *o = json_array_get(a, i);
+
+		assert_int_equal(json_integer_value(json_object_get(o, "generation")), (long long)i + 2);
+		assert_int_equal(json_integer_value(json_object_get(o, "old")), prev_new);
+		prev_new = json_integer_value(json_object_get(o, "new"));
+	}
+	assert_int_equal(flags_get_int(f, "hybridTrafficPercent"), prev_new);
+	json_decref(a);
+	flags_close(f);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(flags_open__absent_file__safe_defaults_written, setup, teardown),
+		cmocka_unit_test_setup_teardown(flags_set__each_type__typed_and_persisted, setup, teardown),
+		cmocka_unit_test_setup_teardown(flags_set__bad_values__refused_file_unchanged, setup, teardown),
+		cmocka_unit_test_setup_teardown(flags_set__generation_and_audit__one_line_per_flag, setup, teardown),
+		cmocka_unit_test_setup_teardown(flags_set__stale_handle__rereads_under_lock, setup, teardown),
+		cmocka_unit_test_setup_teardown(flags_open__syntax_error__line_reported_writes_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(flags_open__out_of_range_value__broken_with_line, setup, teardown),
+		cmocka_unit_test_setup_teardown(flags_emergency_rollback__healthy_file__traffic_zero, setup, teardown),
+		cmocka_unit_test_setup_teardown(flags_declare__plan_flag__checked_and_preserved, setup, teardown),
+		cmocka_unit_test_setup_teardown(flags_reload__external_edit__audited_as_external, setup, teardown),
+		cmocka_unit_test_setup_teardown(flags_set__two_processes_hammering__no_lost_update, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
