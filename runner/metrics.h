@@ -27,6 +27,14 @@ void metrics_free(struct metrics *m);
 /* Record one sample of NAME at the clock's now.  A counter sample is an increment. */
 void metrics_record(struct metrics *m, const char *name, double value);
 void metrics_record_at(struct metrics *m, const char *name, int64_t t_ms, double value);
+/*
+ * A series handle for hot paths (the simulator feeds millions of samples):
+ * look the name up once, then record without hashing.  The handle lives as
+ * long as M.  NULL beyond the series limit (4096) or on ENOMEM.
+ */
+struct metrics_series;
+struct metrics_series *metrics_series(struct metrics *m, const char *name);
+void metrics_series_record(struct metrics_series *s, int64_t t_ms, double value);
 /* Declare a series' type and help text (for /metrics).  Optional. */
 void metrics_describe(struct metrics *m, const char *name, enum metric_type type, const char *help);
 
