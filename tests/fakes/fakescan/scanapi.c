@@ -1,0 +1,639 @@
+/*
+ * scanapi.c — the fake Subscan's routes, ledger and fault injection
+ * (scanapi.h).
+ */
+#include "scanapi.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define SCANAPI_MAX_FAULTS 64
+#define SCANAPI_LOG_MAX 20000
+#define SCANAPI_PAGE_LIMIT 10000
+
+enum scanapi_fault_kind {
+	FAULT_429, FAULT_500, FAULT_502, FAULT_503, FAULT_SLOW, FAULT_TRUNCATE,
+	FAULT_INVALID_JSON, FAULT_CODE, FAULT_WRONG_TYPE, FAULT_MISSING_FIELD,
+	FAULT_DECIMALS, FAULT_RATELIMIT, FAULT_CLOSE, FAULT_401,
+};
+
+static const char *const scanapi_fault_names[] = {
+	"429", "500", "502", "503", "slow", "truncate", "invalid_json", "code",
+	"wrong_type", "missing_field", "decimals", "ratelimit", "close", "401",
+};
+
+struct scanapi_fault {
+	enum scanapi_fault_kind kind;
+	long remaining;               /* -1: until cleared */
+	long param;
+};
+
+struct scanapi_logent {
+	double t;                     /* monotonic arrival */
+	long wall_sec;
+	char path[512];
+	long page, row, after_id;
+	int status;
+	char fault[16];
+};
+
+struct scanapi {
+	pthread_mutex_t lock;
+	char *api_key;
+	int manual;
+	json_t **snaps;
+	size_t nsnaps;
+	size_t current;
+	int served_current;           /* a good page of `current` was served */
+	int started;
+	json_t *transfers;            /* array */
+	struct scanapi_fault faults[SCANAPI_MAX_FAULTS];
+	size_t nfaults;
+	struct scanapi_logent *log;
+	size_t nlog;
+	size_t bad_key;
+	size_t cycles;
+};
+
+struct scanapi *
+scanapi_new(void)
+{
+	struct scanapi *api = calloc(1, sizeof(*api));
+
+	if (api == NULL)
+		return NULL;
+	pthread_mutex_init(&api->lock, NULL);
+	api->transfers = json_array();
+	api->log = calloc(SCANAPI_LOG_MAX, sizeof(*api->log));
+	if (api->transfers == NULL || api->log == NULL) {
+		scanapi_free(api);
+		return NULL;
+	}
+	return api;
+}
+
+void
+scanapi_free(struct scanapi *api)
+{
+	size_t i;
+
+	if (api == NULL)
+		return;
+	for (i = 0; i < api->nsnaps; i++)
+		json_decref(api->snaps[i]);
+	free(api->snaps);
+	json_decref(api->transfers);
+	free(api->log);
+	free(api->api_key);
+	pthread_mutex_destroy(&api->lock);
+	free(api);
+}
+
+void
+scanapi_set_api_key(struct scanapi *api, const char *key)
+{
+	free(api->api_key);
+	api->api_key = key ? strdup(key) : NULL;
+}
+
+void
+scanapi_set_manual_advance(struct scanapi *api, int manual)
+{
+	api->manual = manual;
+}
+
+int
+scanapi_push_snapshot(struct scanapi *api, json_t *envelope)
+{
+	json_t **n;
+
+	pthread_mutex_lock(&api->lock);
+	n = realloc(api->snaps, (api->nsnaps + 1) * sizeof(*n));
+	if (n == NULL) {
+		pthread_mutex_unlock(&api->lock);
+		return -ENOMEM;
+	}
+	api->snaps = n;
+	api->snaps[api->nsnaps++] = envelope;
+	pthread_mutex_unlock(&api->lock);
+	return 0;
+}
+
+static int
+scanapi_cmpstr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int
+scanapi_load_snapshots(struct scanapi *api, const char *dir, char *err, size_t errlen)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0, i;
+	int rc = 0;
+
+	if (d == NULL) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	while ((de = readdir(d)) != NULL) {
+		size_t l = strlen(de->d_name);
+		char **nn;
+
+		if (l < 6 || strcmp(de->d_name + l - 5, ".json") != 0)
+			continue;
+		nn = realloc(names, (n + 1) * sizeof(*nn));
+		if (nn == NULL) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		names = nn;
+		names[n++] = strdup(de->d_name);
+	}
+	qsort(names, n, sizeof(*names), scanapi_cmpstr);
+	for (i = 0; i < n; i++) {
+		char path[4096];
+		json_error_t je;
+		json_t *env;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		env = json_load_file(path, 0, &je);
+		if (env == NULL || !json_is_array(json_object_get(json_object_get(env, "data"), "list"))) {
+			snprintf(err, errlen, "%s:%d:%d: %s", path, je.line, je.column,
+			    env ? "no data.list array" : je.text);
+			json_decref(env);
+			rc = -EINVAL;
+			goto out;
+		}
+		if ((rc = scanapi_push_snapshot(api, env)) < 0)
+			goto out;
+	}
+	if (n == 0) {
+		snprintf(err, errlen, "%s: no *.json snapshots", dir);
+		rc = -ENOENT;
+	}
+out:
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	closedir(d);
+	return rc;
+}
+
+int
+scanapi_load_transfers(struct scanapi *api, const char *file, char *err, size_t errlen)
+{
+	json_error_t je;
+	json_t *arr = json_load_file(file, 0, &je);
+
+	if (arr == NULL || !json_is_array(arr)) {
+		snprintf(err, errlen, "%s:%d:%d: %s", file, je.line, je.column,
+		    arr ? "expected an array of transfers" : je.text);
+		json_decref(arr);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&api->lock);
+	json_array_extend(api->transfers, arr);
+	pthread_mutex_unlock(&api->lock);
+	json_decref(arr);
+	return 0;
+}
+
+int
+scanapi_synth_transfers(struct scanapi *api, const char *address, size_t n)
+{
+	const char *to = "14Ns6kKbCoka3MS4Hn6b7oRw9fFejG8RH5rq5j63cWUfpPDJ";
+	size_t i;
+
+	pthread_mutex_lock(&api->lock);
+	for (i = 1; i <= n; i++) {
+		char ext[32], hash[67], amount[32];
+
+		snprintf(ext, sizeof(ext), "%zu-2", 1000 + i);
+		snprintf(hash, sizeof(hash), "0x%064zx", i);
+		snprintf(amount, sizeof(amount), "%zu.5", i);
+		json_array_append_new(api->transfers, json_pack(
+		    "{s:I,s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:b,s:{s:s,s:s},s:{s:s,s:{s:s,s:s}}}",
+		    "transfer_id", (json_int_t)i, "from", address, "to", to, "amount", amount,
+		    "block_num", (json_int_t)(1000 + i), "block_timestamp", (json_int_t)(1752790000 + i),
+		    "extrinsic_index", ext, "hash", hash, "success", 1,
+		    "from_account_display", "address", address, "display", "synthetic sender",
+		    "to_account_display", "address", to, "merkle", "tag_type", "Exchange",
+		    "tag_name", "Synthetic Exchange"));
+	}
+	pthread_mutex_unlock(&api->lock);
+	return 0;
+}
+
+int
+scanapi_fault_add(struct scanapi *api, const char *spec)
+{
+	char kind[32] = "", count[32] = "1";
+	long param = -1;
+	struct scanapi_fault f;
+	size_t i;
+
+	if (sscanf(spec, "%31[^:]:%31[^:]:%ld", kind, count, &param) < 1)
+		return -EINVAL;
+	for (i = 0; i < sizeof(scanapi_fault_names) / sizeof(scanapi_fault_names[0]); i++)
+		if (strcmp(kind, scanapi_fault_names[i]) == 0)
+			break;
+	if (i == sizeof(scanapi_fault_names) / sizeof(scanapi_fault_names[0]))
+		return -EINVAL;
+	f.kind = (enum scanapi_fault_kind)i;
+	f.remaining = strcmp(count, "*") == 0 ? -1 : strtol(count, NULL, 10);
+	if (f.remaining == 0)
+		return -EINVAL;
+	f.param = param;
+	pthread_mutex_lock(&api->lock);
+	if (api->nfaults == SCANAPI_MAX_FAULTS) {
+		pthread_mutex_unlock(&api->lock);
+		return -ENOSPC;
+	}
+	api->faults[api->nfaults++] = f;
+	pthread_mutex_unlock(&api->lock);
+	return 0;
+}
+
+/* Take the next fault (under the lock); 0 when none. */
+static int
+scanapi_fault_take(struct scanapi *api, struct scanapi_fault *out)
+{
+	if (api->nfaults == 0)
+		return 0;
+	*out = api->faults[0];
+	if (api->faults[0].remaining > 0 && --api->faults[0].remaining == 0) {
+		memmove(api->faults, api->faults + 1, (api->nfaults - 1) * sizeof(api->faults[0]));
+		api->nfaults--;
+	}
+	return 1;
+}
+
+static void
+scanapi_json_body(struct httpd_resp *resp, int status, json_t *obj)
+{
+	char *text = json_dumps(obj, JSON_COMPACT);
+
+	free(resp->body);
+	resp->status = status;
+	resp->body = text;
+	resp->body_len = text ? strlen(text) : 0;
+	json_decref(obj);
+}
+
+static void
+scanapi_envelope(struct httpd_resp *resp, int code, const char *message, json_t *data)
+{
+	scanapi_json_body(resp, 200, json_pack("{s:i,s:s,s:I,s:o}", "code", code,
+	    "message", message, "generated_at", (json_int_t)time(NULL),
+	    "data", data ? data : json_null()));
+}
+
+/* ---- stats -------------------------------------------------------------------- */
+
+static void
+scanapi_stats(struct scanapi *api, struct httpd_resp *resp)
+{
+	json_t *per = json_object(), *logs = json_array(), *paths = json_object();
+	size_t i, j, max_cal = 0, max_slide = 0;
+	long cur_sec = -1;
+	size_t cur = 0;
+
+	for (i = 0; i < api->nlog; i++) {
+		struct scanapi_logent *e = &api->log[i];
+		char key[32];
+		json_t *c;
+
+		if (e->wall_sec != cur_sec) {
+			cur_sec = e->wall_sec;
+			cur = 0;
+		}
+		cur++;
+		if (cur > max_cal)
+			max_cal = cur;
+		snprintf(key, sizeof(key), "%ld", e->wall_sec);
+		json_object_set_new(per, key, json_integer((json_int_t)cur));
+		for (j = i; j < api->nlog && api->log[j].t < e->t + 1.0; j++)
+			;
+		if (j - i > max_slide)
+			max_slide = j - i;
+		c = json_object_get(paths, e->path);
+		json_object_set_new(paths, e->path, json_integer(c ? json_integer_value(c) + 1 : 1));
+		json_array_append_new(logs, json_pack("{s:f,s:s,s:I,s:I,s:I,s:i,s:s}",
+		    "t", e->t, "path", e->path, "page", (json_int_t)e->page, "row", (json_int_t)e->row,
+		    "after_id", (json_int_t)e->after_id, "status", e->status, "fault", e->fault));
+	}
+	scanapi_json_body(resp, 200, json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:o,s:o,s:I}",
+	    "requests", (json_int_t)api->nlog, "max_per_second", (json_int_t)max_cal,
+	    "max_in_any_second", (json_int_t)max_slide, "snapshot_index", (json_int_t)api->current,
+	    "snapshots", (json_int_t)api->nsnaps, "bad_key", (json_int_t)api->bad_key,
+	    "per_second", per, "by_path", paths, "log", logs,
+	    "faults_pending", (json_int_t)api->nfaults));
+}
+
+/* ---- /api routes ---------------------------------------------------------------- */
+
+static long
+scanapi_int(json_t *req, const char *key, long deflt)
+{
+	json_t *v = json_object_get(req, key);
+
+	return json_is_integer(v) ? (long)json_integer_value(v) : deflt;
+}
+
+/* Apply a body-mangling fault to a copy of DATA's first list entry. */
+static void
+scanapi_mangle(json_t *list, enum scanapi_fault_kind kind)
+{
+	json_t *first = json_array_get(list, 0), *copy;
+
+	if (first == NULL)
+		return;
+	copy = json_deep_copy(first);
+	switch (kind) {
+	case FAULT_WRONG_TYPE:
+		json_object_set_new(copy, "balance", json_real(123.5));
+		break;
+	case FAULT_MISSING_FIELD:
+		json_object_del(copy, "balance");
+		break;
+	case FAULT_DECIMALS:
+		json_object_set_new(copy, "balance", json_string("1.12345678901"));
+		break;
+	default:
+		break;
+	}
+	json_array_set_new(list, 0, copy);
+}
+
+static void
+scanapi_accounts(struct scanapi *api, json_t *body, struct scanapi_fault *fault, int faulted,
+    struct httpd_resp *resp, struct scanapi_logent *le)
+{
+	long page = scanapi_int(body, "page", 0), row = scanapi_int(body, "row", 10);
+	json_t *snap, *list, *slice, *data;
+	const char *field = json_string_value(json_object_get(body, "order_field"));
+	const char *order = json_string_value(json_object_get(body, "order"));
+	size_t i, n;
+
+	le->page = page;
+	le->row = row;
+	if (row < 1 || row > 100 || page < 0) {
+		scanapi_envelope(resp, 10001, "Params Error: row must be 1..100, page >= 0", NULL);
+		return;
+	}
+	if (field == NULL || strcmp(field, "balance") != 0 || order == NULL ||
+	    strcmp(order, "desc") != 0) {
+		scanapi_envelope(resp, 10001, "Params Error: fake serves order_field balance, order desc", NULL);
+		return;
+	}
+	if (api->nsnaps == 0) {
+		scanapi_envelope(resp, 0, "Success", json_pack("{s:i,s:[]}", "count", 0, "list"));
+		return;
+	}
+	if (page == 0 && !api->manual && api->started && api->served_current) {
+		if (api->current + 1 < api->nsnaps)
+			api->current++;
+		api->served_current = 0;
+		api->cycles++;
+	}
+	api->started = 1;
+	snap = api->snaps[api->current];
+	list = json_object_get(json_object_get(snap, "data"), "list");
+	n = json_array_size(list);
+	slice = json_array();
+	for (i = (size_t)(page * row); i < n && i < (size_t)((page + 1) * row); i++)
+		json_array_append(slice, json_array_get(list, i));
+	if (faulted)
+		scanapi_mangle(slice, fault->kind);
+	data = json_pack("{s:I,s:o}", "count", (json_int_t)n, "list", slice);
+	if (faulted && fault->kind == FAULT_MISSING_FIELD && json_array_size(slice) == 0)
+		json_object_del(data, "list");
+	scanapi_json_body(resp, 200, json_pack("{s:i,s:s,s:O,s:o}", "code", 0, "message", "Success",
+	    "generated_at", json_object_get(snap, "generated_at"), "data", data));
+	if (!faulted)
+		api->served_current = 1;
+}
+
+static int
+scanapi_transfer_matches(json_t *t, const char *address, long bfrom, long bto, long after_id)
+{
+	long block = (long)json_integer_value(json_object_get(t, "block_num"));
+	long id = (long)json_integer_value(json_object_get(t, "transfer_id"));
+
+	if (address != NULL && address[0] != '\0' &&
+	    strcmp(address, json_string_value(json_object_get(t, "from")) ?: "") != 0 &&
+	    strcmp(address, json_string_value(json_object_get(t, "to")) ?: "") != 0)
+		return 0;
+	if (bfrom >= 0 && (block < bfrom || block > bto))
+		return 0;
+	if (after_id > 0 && id >= after_id)
+		return 0;
+	return 1;
+}
+
+static int
+scanapi_cmp_transfer(const void *a, const void *b)
+{
+	json_int_t ia = json_integer_value(json_object_get(*(json_t *const *)a, "transfer_id"));
+	json_int_t ib = json_integer_value(json_object_get(*(json_t *const *)b, "transfer_id"));
+
+	return ia < ib ? 1 : ia > ib ? -1 : 0; /* newest (highest id) first */
+}
+
+static void
+scanapi_transfers(struct scanapi *api, json_t *body, struct httpd_resp *resp,
+    struct scanapi_logent *le)
+{
+	long page = scanapi_int(body, "page", 0), row = scanapi_int(body, "row", 10);
+	long after_id = scanapi_int(body, "after_id", 0), bfrom = -1, bto = -1;
+	const char *address = json_string_value(json_object_get(body, "address"));
+	const char *range = json_string_value(json_object_get(body, "block_range"));
+	json_t **match, *out;
+	size_t n = 0, i, total = json_array_size(api->transfers);
+
+	le->page = page;
+	le->row = row;
+	le->after_id = after_id;
+	if (row < 1 || row > 100 || page < 0) {
+		scanapi_envelope(resp, 10001, "Params Error: row must be 1..100, page >= 0", NULL);
+		return;
+	}
+	if ((page + 1) * row > SCANAPI_PAGE_LIMIT) {
+		scanapi_envelope(resp, 10001, "Params Error: page*row over 10000, use after_id", NULL);
+		return;
+	}
+	if (range != NULL && sscanf(range, "%ld-%ld", &bfrom, &bto) != 2) {
+		scanapi_envelope(resp, 10001, "Params Error: block_range must be FROM-TO", NULL);
+		return;
+	}
+	match = calloc(total + 1, sizeof(*match));
+	for (i = 0; match && i < total; i++) {
+		json_t *t = json_array_get(api->transfers, i);
+
+		if (scanapi_transfer_matches(t, address, bfrom, bto, after_id))
+			match[n++] = t;
+	}
+	if (match)
+		qsort(match, n, sizeof(*match), scanapi_cmp_transfer);
+	out = json_array();
+	for (i = (size_t)(page * row); match && i < n && i < (size_t)((page + 1) * row); i++)
+		json_array_append(out, match[i]);
+	free(match);
+	scanapi_envelope(resp, 0, "Success", json_pack("{s:I,s:o}", "count", (json_int_t)n,
+	    "transfers", out));
+}
+
+static void
+scanapi_api(struct scanapi *api, const struct httpd_req *req, struct httpd_resp *resp)
+{
+	struct scanapi_logent *le = NULL, dummy;
+	struct scanapi_fault fault = { FAULT_500, 0, -1 };
+	const char *key = httpd_header(req, "x-api-key");
+	int faulted;
+	json_t *body;
+
+	if (api->nlog < SCANAPI_LOG_MAX)
+		le = &api->log[api->nlog++];
+	else
+		le = &dummy;
+	memset(le, 0, sizeof(*le));
+	le->t = req->arrived;
+	le->wall_sec = (long)floor(req->arrived_wall);
+	snprintf(le->path, sizeof(le->path), "%s", req->path);
+	if (api->api_key != NULL && (key == NULL || strcmp(key, api->api_key) != 0)) {
+		api->bad_key++;
+		scanapi_json_body(resp, 401, json_pack("{s:i,s:s}", "code", 10004,
+		    "message", "API key is missing or invalid"));
+		le->status = 401;
+		return;
+	}
+	faulted = scanapi_fault_take(api, &fault);
+	if (faulted)
+		snprintf(le->fault, sizeof(le->fault), "%s", scanapi_fault_names[fault.kind]);
+	if (faulted) {
+		switch (fault.kind) {
+		case FAULT_429:
+			scanapi_json_body(resp, 429, json_pack("{s:i,s:s}", "code", 20008,
+			    "message", "API rate limit exceeded"));
+			httpd_add_header(resp, "Retry-After", "%ld", fault.param >= 0 ? fault.param : 1);
+			httpd_add_header(resp, "RateLimit-Limit", "5");
+			httpd_add_header(resp, "RateLimit-Remaining", "0");
+			httpd_add_header(resp, "RateLimit-Reset", "%ld", fault.param >= 0 ? fault.param : 1);
+			le->status = 429;
+			return;
+		case FAULT_500:
+		case FAULT_502:
+		case FAULT_503:
+			httpd_set_body(resp, fault.kind == FAULT_500 ? 500 : fault.kind == FAULT_502 ? 502 : 503,
+			    "<html><body>upstream error</body></html>");
+			resp->content_type = "text/html";
+			le->status = resp->status;
+			return;
+		case FAULT_401:
+			scanapi_json_body(resp, 401, json_pack("{s:i,s:s}", "code", 10004,
+			    "message", "API key is missing or invalid"));
+			le->status = 401;
+			return;
+		case FAULT_CLOSE:
+			resp->status = 200;
+			resp->truncate = 1; /* body_len 0: headers then close */
+			resp->close = 1;
+			le->status = -1;
+			return;
+		case FAULT_INVALID_JSON:
+			httpd_set_body(resp, 200, "{\"code\":0,\"message\":\"Success\",\"data\":{\"list\":[{\"address\":");
+			le->status = 200;
+			return;
+		case FAULT_CODE:
+			scanapi_envelope(resp, fault.param >= 0 ? (int)fault.param : 10005,
+			    "Internal error: injected by fakescan", NULL);
+			le->status = 200;
+			return;
+		case FAULT_SLOW:
+			resp->delay_ms = fault.param >= 0 ? (int)fault.param : 5000;
+			break;
+		default:
+			break;
+		}
+	}
+	body = json_loadb(req->body, req->body_len, 0, NULL);
+	if (strcmp(req->method, "POST") != 0 || !json_is_object(body)) {
+		json_decref(body);
+		scanapi_envelope(resp, 10001, "Params Error: POST a JSON object", NULL);
+		le->status = 200;
+		return;
+	}
+	if (strcmp(req->path, "/api/v2/scan/accounts") == 0)
+		scanapi_accounts(api, body, &fault, faulted && fault.kind != FAULT_SLOW &&
+		    fault.kind != FAULT_TRUNCATE && fault.kind != FAULT_RATELIMIT, resp, le);
+	else if (strcmp(req->path, "/api/v2/scan/transfers") == 0)
+		scanapi_transfers(api, body, resp, le);
+	else
+		scanapi_json_body(resp, 404, json_pack("{s:i,s:s}", "code", 404, "message", "Not Found"));
+	json_decref(body);
+	le->status = resp->status;
+	if (faulted && fault.kind == FAULT_TRUNCATE)
+		resp->truncate = 1;
+	if (faulted && fault.kind == FAULT_RATELIMIT) {
+		httpd_add_header(resp, "RateLimit-Limit", "5");
+		httpd_add_header(resp, "RateLimit-Remaining", "0");
+		httpd_add_header(resp, "RateLimit-Reset", "%ld", fault.param >= 0 ? fault.param : 1);
+	}
+	if (faulted && (fault.kind == FAULT_SLOW || fault.kind == FAULT_TRUNCATE) &&
+	    strcmp(req->path, "/api/v2/scan/accounts") == 0)
+		api->served_current = 0; /* a page the client never got in full */
+}
+
+void
+scanapi_handle(void *ctx, const struct httpd_req *req, struct httpd_resp *resp)
+{
+	struct scanapi *api = ctx;
+
+	pthread_mutex_lock(&api->lock);
+	if (strncmp(req->path, "/api/", 5) == 0) {
+		scanapi_api(api, req, resp);
+	} else if (strcmp(req->path, "/_fake/stats") == 0) {
+		scanapi_stats(api, resp);
+	} else if (strcmp(req->path, "/_fake/stats/reset") == 0) {
+		api->nlog = 0;
+		api->bad_key = 0;
+		httpd_set_body(resp, 200, "{\"ok\":true}");
+	} else if (strcmp(req->path, "/_fake/fault/clear") == 0) {
+		api->nfaults = 0;
+		httpd_set_body(resp, 200, "{\"ok\":true}");
+	} else if (strcmp(req->path, "/_fake/fault") == 0) {
+		int rc;
+
+		pthread_mutex_unlock(&api->lock);
+		rc = scanapi_fault_add(api, req->body);
+		pthread_mutex_lock(&api->lock);
+		httpd_set_body(resp, rc == 0 ? 200 : 400, rc == 0 ? "{\"ok\":true}" :
+		    "{\"ok\":false,\"error\":\"bad fault spec\"}");
+	} else if (strcmp(req->path, "/_fake/advance") == 0) {
+		char text[64];
+
+		if (req->body_len > 0)
+			api->current = strtoul(req->body, NULL, 10);
+		else
+			api->current++;
+		if (api->nsnaps > 0 && api->current >= api->nsnaps)
+			api->current = api->nsnaps - 1;
+		api->served_current = 0;
+		api->started = 0;
+		snprintf(text, sizeof(text), "{\"ok\":true,\"snapshot_index\":%zu}", api->current);
+		httpd_set_body(resp, 200, text);
+	} else {
+		httpd_set_body(resp, 404, "{\"code\":404,\"message\":\"Not Found\"}");
+	}
+	pthread_mutex_unlock(&api->lock);
+}
