@@ -1,0 +1,1270 @@
+/*
+ * rolloutctl.c — the control tool for rolloutd (rolloutctl(8)).
+ *
+ * Talks to the daemon's HTTP API (libcurl, bearer token from
+ * DATA/state/api.token).  When the daemon is not running, the commands that
+ * only change flags act on the flags file directly, under the same lock and
+ * with the same audit records as the daemon (flags/flags.h), and say so.
+ * `journal` and `address` never need the daemon.
+ */
+#include <ctype.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <jansson.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chain.h"
+#include "flags.h"
+#include "fsutil.h"
+#include "hex.h"
+#include "ss58.h"
+#include "storage.h"
+
+#define ROLLOUTCTL_VERSION "0.1.0"
+
+/* Exit codes (rolloutctl(8) EXIT STATUS). */
+enum {
+	EXIT_OK = 0,
+	EXIT_ERR = 1,
+	EXIT_REFUSED = 2,
+	EXIT_UNREACHABLE = 3,
+	EXIT_USAGE = 64,
+};
+
+struct ctl {
+	const char *data_dir;
+	const char *url;
+	const char *token_file;
+	char token[256];
+	char who[128];
+	int json;
+	/* command options */
+	int force, full, follow;
+	const char *reason;
+	const char *instance;
+	/* derived paths */
+	char flags_path[4096];
+	char journal_path[4096];
+	char state_path[4096];
+};
+
+/* The result of one API call. */
+struct reply {
+	int transport;   /* 0 ok, else a CURLcode */
+	int unreachable; /* connection refused / no such host: the daemon is not there */
+	long status;     /* HTTP status */
+	char *raw;
+	size_t len;
+	json_t *body;    /* parsed JSON or NULL */
+	char curl_err[CURL_ERROR_SIZE];
+};
+
+/* ------------------------------------------------------------------ */
+/* Output                                                               */
+
+static void
+die_msg(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "rolloutctl: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void
+print_json(json_t *o)
+{
+	char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+
+	if (s != NULL) {
+		puts(s);
+		free(s);
+	}
+}
+
+static void
+print_scalar(json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_STRING: fputs(json_string_value(v), stdout); break;
+	case JSON_INTEGER: printf("%" JSON_INTEGER_FORMAT, json_integer_value(v)); break;
+	case JSON_REAL: printf("%g", json_real_value(v)); break;
+	case JSON_TRUE: fputs("true", stdout); break;
+	case JSON_FALSE: fputs("false", stdout); break;
+	case JSON_NULL: fputs("-", stdout); break;
+	default: break;
+	}
+}
+
+static int
+is_scalar(json_t *v)
+{
+	return !json_is_object(v) && !json_is_array(v);
+}
+
+/* A JSON document as indented "key: value" lines for people. */
+static void
+print_human(json_t *v, int indent)
+{
+	if (json_is_object(v)) {
+		const char *k;
+		json_t *x;
+
+		json_object_foreach(v, k, x) {
+			printf("%*s%s:", indent, "", k);
+			if (is_scalar(x)) {
+				putchar(' ');
+				print_scalar(x);
+				putchar('\n');
+			} else if (json_is_array(x) && json_array_size(x) == 0) {
+				puts(" (none)");
+			} else if (json_is_object(x) && json_object_size(x) == 0) {
+				puts(" {}");
+			} else {
+				putchar('\n');
+				print_human(x, indent + 2);
+			}
+		}
+	} else if (json_is_array(v)) {
+		size_t i;
+		json_t *x;
+		int all_scalar = 1;
+
+		json_array_foreach(v, i, x)
+			if (!is_scalar(x))
+				all_scalar = 0;
+		if (all_scalar) {
+			printf("%*s", indent, "");
+			json_array_foreach(v, i, x) {
+				if (i)
+					fputs(", ", stdout);
+				print_scalar(x);
+			}
+			putchar('\n');
+			return;
+		}
+		json_array_foreach(v, i, x) {
+			printf("%*s-", indent, "");
+			if (is_scalar(x)) {
+				putchar(' ');
+				print_scalar(x);
+				putchar('\n');
+			} else {
+				putchar('\n');
+				print_human(x, indent + 2);
+			}
+		}
+	} else {
+		printf("%*s", indent, "");
+		print_scalar(v);
+		putchar('\n');
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* HTTP                                                                 */
+
+static size_t
+on_body(char *p, size_t size, size_t nmemb, void *ud)
+{
+	struct reply *r = ud;
+	size_t n = size * nmemb;
+	char *nb;
+
+	if (r->len + n > 16 * 1024 * 1024)
+		return 0;
+	nb = realloc(r->raw, r->len + n + 1);
+	if (nb == NULL)
+		return 0;
+	memcpy(nb + r->len, p, n);
+	r->raw = nb;
+	r->len += n;
+	r->raw[r->len] = '\0';
+	return n;
+}
+
+static void
+reply_free(struct reply *r)
+{
+	free(r->raw);
+	json_decref(r->body);
+	memset(r, 0, sizeof(*r));
+}
+
+static void
+load_token(struct ctl *c)
+{
+	char path[4200], *text = NULL;
+	size_t n;
+
+	if (c->token_file)
+		snprintf(path, sizeof(path), "%s", c->token_file);
+	else
+		snprintf(path, sizeof(path), "%s/state/api.token", c->data_dir);
+	c->token[0] = '\0';
+	if (fs_read_all(path, 4096, &text, &n) != 0)
+		return;
+	while (n > 0 && isspace((unsigned char)text[n - 1]))
+		text[--n] = '\0';
+	if (n < sizeof(c->token))
+		snprintf(c->token, sizeof(c->token), "%s", text);
+	free(text);
+}
+
+static int curl_ready;
+
+/*
+ * One request.  BODY (may be NULL) is sent as JSON with a POST; TIMEOUT_MS
+ * bounds the whole exchange.  Fills R; returns 0 when an HTTP answer came.
+ */
+static int
+api_call(struct ctl *c, const char *method, const char *path, json_t *body, long timeout_ms,
+    struct reply *r)
+{
+	CURL *h;
+	struct curl_slist *hdr = NULL;
+	char url[4400], auth[400];
+	char *payload = NULL;
+	CURLcode cc;
+
+	memset(r, 0, sizeof(*r));
+	if (!curl_ready) {
+		curl_global_init(CURL_GLOBAL_DEFAULT);
+		atexit(curl_global_cleanup);
+		curl_ready = 1;
+	}
+	h = curl_easy_init();
+	if (h == NULL) {
+		r->transport = CURLE_FAILED_INIT;
+		snprintf(r->curl_err, sizeof(r->curl_err), "curl_easy_init failed");
+		return -1;
+	}
+	snprintf(url, sizeof(url), "%s%s", c->url, path);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_PROXY, "");          /* never route loopback via a proxy */
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 2000 ? timeout_ms : 2000);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, r->curl_err);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "rolloutctl/" ROLLOUTCTL_VERSION);
+	hdr = curl_slist_append(hdr, "Accept: application/json");
+	if (c->token[0]) {
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token);
+		hdr = curl_slist_append(hdr, auth);
+	}
+	if (strcmp(method, "POST") == 0) {
+		payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
+		hdr = curl_slist_append(hdr, "Content-Type: application/json");
+		curl_easy_setopt(h, CURLOPT_POST, 1L);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload ? payload : "{}");
+	}
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+	cc = curl_easy_perform(h);
+	r->transport = cc;
+	if (cc == CURLE_OK) {
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+		if (r->raw != NULL)
+			r->body = json_loadb(r->raw, r->len, 0, NULL);
+	} else {
+		if (r->curl_err[0] == '\0')
+			snprintf(r->curl_err, sizeof(r->curl_err), "%s", curl_easy_strerror(cc));
+		r->unreachable = cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST;
+	}
+	curl_slist_free_all(hdr);
+	curl_easy_cleanup(h);
+	free(payload);
+	return cc == CURLE_OK ? 0 : -1;
+}
+
+static const char *
+reply_error(const struct reply *r)
+{
+	json_t *e;
+
+	if (r->body && (e = json_object_get(r->body, "error")) && json_is_string(e))
+		return json_string_value(e);
+	if (r->raw && r->len && r->len < 300)
+		return r->raw;
+	return "";
+}
+
+/* Map a non-2xx answer to a message and an exit code. */
+static int
+report_http_error(const struct ctl *c, const char *what, const struct reply *r)
+{
+	const char *hint = "";
+
+	if (r->status == 401 || r->status == 403)
+		hint = c->token[0] ? " (is the token in --token-file or DATA/state/api.token current?)"
+				   : " (no API token found: pass --token-file or --data-dir)";
+	die_msg("%s: daemon answered HTTP %ld: %s%s", what, r->status, reply_error(r), hint);
+	if (c->json && r->body)
+		print_json(r->body);
+	return r->status == 409 ? EXIT_REFUSED : EXIT_ERR;
+}
+
+static int
+report_unreachable(const struct ctl *c, const char *what, const struct reply *r)
+{
+	if (r->unreachable) {
+		die_msg("%s: daemon not running at %s (%s)", what, c->url, r->curl_err);
+		return EXIT_UNREACHABLE;
+	}
+	die_msg("%s: cannot talk to the daemon at %s: %s", what, c->url, r->curl_err);
+	return EXIT_ERR;
+}
+
+/* Print a successful reply. */
+static void
+print_reply(const struct ctl *c, const struct reply *r, const char *okmsg)
+{
+	if (c->json) {
+		if (r->body)
+			print_json(r->body);
+		else
+			printf("%s\n", r->raw ? r->raw : "");
+		return;
+	}
+	if (okmsg)
+		printf("%s\n", okmsg);
+	if (r->body)
+		print_human(r->body, okmsg ? 2 : 0);
+	else if (r->raw && r->len)
+		printf("%s%s", r->raw, r->raw[r->len - 1] == '\n' ? "" : "\n");
+}
+
+/* GET/POST that requires the daemon. */
+static int
+daemon_only(struct ctl *c, const char *what, const char *method, const char *path, json_t *body,
+    const char *okmsg)
+{
+	struct reply r;
+	int rc;
+
+	api_call(c, method, path, body, 15000, &r);
+	if (r.transport != 0)
+		rc = report_unreachable(c, what, &r);
+	else if (r.status < 200 || r.status > 299)
+		rc = report_http_error(c, what, &r);
+	else {
+		print_reply(c, &r, okmsg);
+		rc = EXIT_OK;
+	}
+	reply_free(&r);
+	json_decref(body);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* The flags file, when the daemon is down                               */
+
+static int
+open_flags(struct ctl *c, struct flags **f, int allow_broken)
+{
+	char err[600];
+	int rc = flags_open(f, c->flags_path, c->journal_path, err, sizeof(err));
+
+	if (rc == -EBADMSG && allow_broken)
+		return 0;
+	if (rc == -EBADMSG) {
+		die_msg("%s", err);
+		die_msg("the flags file is broken: fix it by hand, or run `rolloutctl rollback --force` "
+		    "(keeps it as %s.corrupt)", c->flags_path);
+		flags_close(*f);
+		*f = NULL;
+		return EXIT_ERR;
+	}
+	if (rc != 0) {
+		die_msg("%s", err);
+		return EXIT_ERR;
+	}
+	return 0;
+}
+
+static json_t *
+flag_json(const struct flag_value *v)
+{
+	switch (v->type) {
+	case FLAG_BOOL: return json_boolean(v->b);
+	case FLAG_INT: return json_integer(v->i);
+	case FLAG_STRING: return json_string(v->s);
+	}
+	return json_null();
+}
+
+static json_t *
+flags_object(const struct flags *f)
+{
+	json_t *o = json_object();
+	const char *const *names;
+	size_t n, i;
+
+	names = flags_names(f, &n);
+	for (i = 0; i < n; i++) {
+		struct flag_value v;
+
+		if (flags_get(f, names[i], &v) == 0)
+			json_object_set_new(o, names[i], flag_json(&v));
+	}
+	return o;
+}
+
+/* The "daemon not running" line and the resulting flags. */
+static void
+report_offline_write(const struct ctl *c, const struct flags *f, const char *why, const char *extra)
+{
+	if (c->json) {
+		json_t *o = json_pack("{s:b, s:s, s:s, s:s, s:I, s:o}", "ok", 1, "via", "file",
+		    "reason", why, "path", c->flags_path, "generation",
+		    (json_int_t)flags_generation(f), "flags", flags_object(f));
+
+		if (extra)
+			json_object_set_new(o, "note", json_string(extra));
+		print_json(o);
+		json_decref(o);
+		return;
+	}
+	printf("%s: wrote %s directly (generation %llu)\n", why, c->flags_path,
+	    (unsigned long long)flags_generation(f));
+	if (extra)
+		printf("%s\n", extra);
+}
+
+/*
+ * Set flags: through the daemon (one POST /api/flags/NAME per flag) or,
+ * when it is not running, on the file under the lock.
+ */
+static int
+set_flags(struct ctl *c, const char *what, size_t n, const char *const *names,
+    const char *const *values, const char *okmsg)
+{
+	struct flags *f = NULL;
+	struct reply r;
+	char err[600];
+	size_t i;
+	int rc;
+
+	for (i = 0; i < n; i++) {
+		char path[256];
+		json_t *body, *val;
+		char *end;
+		long long iv;
+
+		if (!strcmp(values[i], "true") || !strcmp(values[i], "false"))
+			val = json_boolean(!strcmp(values[i], "true"));
+		else if ((iv = strtoll(values[i], &end, 10)), *values[i] && *end == '\0')
+			val = json_integer(iv);
+		else
+			val = json_string(values[i]);
+		body = json_pack("{s:o, s:s, s:s}", "value", val, "who", c->who, "reason",
+		    c->reason ? c->reason : what);
+		snprintf(path, sizeof(path), "/api/flags/%s", names[i]);
+		api_call(c, "POST", path, body, 15000, &r);
+		json_decref(body);
+		if (r.transport != 0 && r.unreachable && r.transport == CURLE_COULDNT_CONNECT && i == 0) {
+			reply_free(&r);
+			goto offline;
+		}
+		if (r.transport != 0) {
+			rc = report_unreachable(c, what, &r);
+			reply_free(&r);
+			return rc;
+		}
+		if (r.status < 200 || r.status > 299) {
+			rc = report_http_error(c, what, &r);
+			reply_free(&r);
+			return rc;
+		}
+		if (c->json)
+			print_reply(c, &r, NULL);
+		reply_free(&r);
+	}
+	if (!c->json)
+		printf("%s (through the daemon at %s)\n", okmsg, c->url);
+	return EXIT_OK;
+
+offline:
+	if ((rc = open_flags(c, &f, 0)) != 0)
+		return rc;
+	rc = flags_set_many(f, n, names, values, c->who, c->reason ? c->reason : what, err,
+	    sizeof(err));
+	if (rc != 0) {
+		die_msg("%s", err);
+		flags_close(f);
+		return rc == -ENOENT || rc == -EINVAL || rc == -ERANGE ? EXIT_USAGE : EXIT_ERR;
+	}
+	report_offline_write(c, f, "daemon not running", okmsg);
+	if (flags_get_bool(f, "emergencyRollback") && !c->json && flags_get_int(f,
+	    "hybridTrafficPercent") > 0)
+		printf("note: emergencyRollback is set, so the effective traffic stays 0%% until "
+		    "`rolloutctl flag set emergencyRollback false --force`\n");
+	flags_close(f);
+	return EXIT_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Commands                                                             */
+
+static int
+refuse(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "rolloutctl: refused: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return EXIT_REFUSED;
+}
+
+static int
+cmd_rollback(struct ctl *c)
+{
+	struct flags *f = NULL;
+	struct reply r;
+	char err[600], why[700], broken[600] = "";
+	const char *reason = c->reason ? c->reason : "manual emergency rollback (rolloutctl)";
+	json_t *body;
+	int rc;
+
+	if (!c->force)
+		return refuse("rollback sets traffic to 0%%, disables hybrid delivery and latches "
+		    "emergencyRollback at once, consulting no gate; run `rolloutctl rollback --force "
+		    "[--reason TEXT]` if you mean it");
+	body = json_pack("{s:s, s:s}", "reason", reason, "who", c->who);
+	api_call(c, "POST", "/api/emergency/rollback", body, 5000, &r);
+	json_decref(body);
+	if (r.transport == 0 && r.status >= 200 && r.status <= 299) {
+		if (c->json)
+			print_reply(c, &r, NULL);
+		else
+			printf("emergency rollback done through the daemon at %s: traffic 0%%, hybrid "
+			    "delivery off\n", c->url);
+		reply_free(&r);
+		return EXIT_OK;
+	}
+	/* the rollback must work whatever state the daemon is in: write the file */
+	if (r.transport != 0 && r.unreachable)
+		snprintf(why, sizeof(why), "daemon not running");
+	else if (r.transport != 0)
+		snprintf(why, sizeof(why), "daemon did not answer (%s)", r.curl_err);
+	else
+		snprintf(why, sizeof(why), "daemon refused the rollback (HTTP %ld: %.200s)", r.status,
+		    reply_error(&r));
+	reply_free(&r);
+	rc = flags_open(&f, c->flags_path, c->journal_path, err, sizeof(err));
+	if (rc == -EBADMSG)
+		snprintf(broken, sizeof(broken), "%s", err);
+	else if (rc != 0) {
+		die_msg("%s: %s", why, err);
+		return EXIT_ERR;
+	}
+	rc = flags_emergency_rollback(f, c->who, reason, err, sizeof(err));
+	if (rc != 0) {
+		die_msg("%s: emergency rollback failed: %s", why, err);
+		flags_close(f);
+		return EXIT_ERR;
+	}
+	if (broken[0]) {
+		char note[5200];
+
+		snprintf(note, sizeof(note), "the flags file was broken (%s); kept it as %s.corrupt "
+		    "and wrote a known-good file: traffic 0%%, hybrid delivery off", broken,
+		    c->flags_path);
+		report_offline_write(c, f, why, note);
+	} else {
+		report_offline_write(c, f, why, "emergency rollback: traffic 0%, hybrid delivery off");
+	}
+	flags_close(f);
+	return EXIT_OK;
+}
+
+static int
+cmd_flags(struct ctl *c)
+{
+	struct flags *f = NULL;
+	struct reply r;
+	const char *const *names;
+	size_t n, i;
+	int rc;
+
+	api_call(c, "GET", "/api/flags", NULL, 15000, &r);
+	if (r.transport == 0 && r.status >= 200 && r.status <= 299) {
+		print_reply(c, &r, NULL);
+		reply_free(&r);
+		return EXIT_OK;
+	}
+	if (r.transport == 0) {
+		rc = report_http_error(c, "flags", &r);
+		reply_free(&r);
+		return rc;
+	}
+	if (!r.unreachable) {
+		rc = report_unreachable(c, "flags", &r);
+		reply_free(&r);
+		return rc;
+	}
+	reply_free(&r);
+	if (access(c->flags_path, F_OK) != 0) {
+		die_msg("daemon not running and %s does not exist", c->flags_path);
+		return EXIT_ERR;
+	}
+	if ((rc = open_flags(c, &f, 1)) != 0)
+		return rc;
+	if (c->json) {
+		json_t *o = json_pack("{s:s, s:s, s:I, s:b, s:o}", "via", "file", "path",
+		    c->flags_path, "generation", (json_int_t)flags_generation(f), "broken",
+		    flags_broken(f), "flags", flags_object(f));
+
+		if (flags_broken(f))
+			json_object_set_new(o, "error", json_string(flags_error(f)));
+		print_json(o);
+		json_decref(o);
+	} else {
+		printf("daemon not running: read %s (generation %llu)\n", c->flags_path,
+		    (unsigned long long)flags_generation(f));
+		if (flags_broken(f))
+			printf("BROKEN: %s\nshowing the safe defaults rolloutd would use\n",
+			    flags_error(f));
+		names = flags_names(f, &n);
+		for (i = 0; i < n; i++) {
+			struct flag_value v;
+			char buf[160];
+
+			if (flags_get(f, names[i], &v) == 0)
+				printf("  %-22s %s\n", names[i], flag_value_str(&v, buf, sizeof(buf)));
+		}
+		printf("  %-22s %d%%\n", "(effective traffic)", flags_traffic(f));
+	}
+	rc = flags_broken(f) ? EXIT_ERR : EXIT_OK;
+	flags_close(f);
+	return rc;
+}
+
+static int
+cmd_status(struct ctl *c)
+{
+	struct reply r;
+	int rc;
+
+	api_call(c, "GET", "/api/status", NULL, 15000, &r);
+	if (r.transport == 0 && r.status >= 200 && r.status <= 299) {
+		print_reply(c, &r, NULL);
+		reply_free(&r);
+		return EXIT_OK;
+	}
+	if (r.transport == 0 || !r.unreachable) {
+		rc = r.transport == 0 ? report_http_error(c, "status", &r)
+				      : report_unreachable(c, "status", &r);
+		reply_free(&r);
+		return rc;
+	}
+	reply_free(&r);
+	/* daemon down: show what is on disk, exit 3 */
+	{
+		struct flags *f = NULL;
+		char err[600], *state = NULL;
+		size_t len;
+		json_t *st = NULL, *o;
+		int frc;
+
+		frc = access(c->flags_path, F_OK) == 0 ?
+		    flags_open(&f, c->flags_path, NULL, err, sizeof(err)) : -ENOENT;
+		if (fs_read_all(c->state_path, 8 << 20, &state, &len) == 0)
+			st = json_loadb(state, len, 0, NULL);
+		free(state);
+		if (c->json) {
+			o = json_pack("{s:b, s:s}", "daemon", 0, "url", c->url);
+			if (f)
+				json_object_set_new(o, "flags", flags_object(f));
+			if (frc == -EBADMSG)
+				json_object_set_new(o, "flags_error", json_string(err));
+			if (st)
+				json_object_set(o, "state", st);
+			print_json(o);
+			json_decref(o);
+		} else {
+			printf("daemon: not running at %s\n", c->url);
+			if (f) {
+				printf("flags (%s, generation %llu%s):\n", c->flags_path,
+				    (unsigned long long)flags_generation(f),
+				    flags_broken(f) ? ", BROKEN" : "");
+				json_t *fo = flags_object(f);
+
+				print_human(fo, 2);
+				json_decref(fo);
+				if (frc == -EBADMSG)
+					printf("  error: %s\n", err);
+			} else {
+				printf("flags: %s absent\n", c->flags_path);
+			}
+			if (st) {
+				printf("last saved state (%s):\n", c->state_path);
+				print_human(st, 2);
+			}
+		}
+		json_decref(st);
+		flags_close(f);
+	}
+	return EXIT_UNREACHABLE;
+}
+
+static int
+cmd_health(struct ctl *c)
+{
+	struct reply r;
+	int rc;
+
+	api_call(c, "GET", "/api/health", NULL, 15000, &r);
+	if (r.transport != 0) {
+		rc = report_unreachable(c, "health", &r);
+	} else if (r.status == 200) {
+		print_reply(c, &r, NULL);
+		rc = EXIT_OK;
+	} else if (r.status == 503) {
+		/* the daemon answered "unhealthy": show why */
+		print_reply(c, &r, "unhealthy");
+		rc = EXIT_ERR;
+	} else {
+		rc = report_http_error(c, "health", &r);
+	}
+	reply_free(&r);
+	return rc;
+}
+
+/* Human output of one journal line. */
+static void
+journal_print(const struct ctl *c, const char *line)
+{
+	json_t *o, *v;
+	json_error_t je;
+	const char *k;
+
+	if (c->json) {
+		puts(line);
+		return;
+	}
+	o = json_loads(line, 0, &je);
+	if (o == NULL || !json_is_object(o)) {
+		printf("(unreadable line: %s)\n", line);
+		json_decref(o);
+		return;
+	}
+	v = json_object_get(o, "time");
+	printf("%s ", json_is_string(v) ? json_string_value(v) : "-");
+	v = json_object_get(o, "kind");
+	printf("%-8s ", json_is_string(v) ? json_string_value(v) : "-");
+	if (json_is_string(v) && strcmp(json_string_value(v), "flag") == 0) {
+		printf("%s: ", json_string_value(json_object_get(o, "flag")) ?
+		    json_string_value(json_object_get(o, "flag")) : "?");
+		print_scalar(json_object_get(o, "old") ? json_object_get(o, "old") : json_null());
+		fputs(" -> ", stdout);
+		print_scalar(json_object_get(o, "new") ? json_object_get(o, "new") : json_null());
+		printf(" by %s", json_string_value(json_object_get(o, "who")) ?
+		    json_string_value(json_object_get(o, "who")) : "?");
+		if (json_is_string(json_object_get(o, "reason")))
+			printf(" (%s)", json_string_value(json_object_get(o, "reason")));
+		printf(" [generation %" JSON_INTEGER_FORMAT "]\n",
+		    json_integer_value(json_object_get(o, "generation")));
+	} else {
+		int first = 1;
+
+		json_object_foreach(o, k, v) {
+			if (!strcmp(k, "time") || !strcmp(k, "kind") || !strcmp(k, "t_ms"))
+				continue;
+			printf("%s%s=", first ? "" : " ", k);
+			first = 0;
+			if (is_scalar(v)) {
+				print_scalar(v);
+			} else {
+				char *s = json_dumps(v, JSON_COMPACT);
+
+				fputs(s ? s : "?", stdout);
+				free(s);
+			}
+		}
+		putchar('\n');
+	}
+	json_decref(o);
+}
+
+static volatile sig_atomic_t stop_follow;
+
+static void
+on_stop(int sig)
+{
+	(void)sig;
+	stop_follow = 1;
+}
+
+static int
+cmd_journal(struct ctl *c)
+{
+	FILE *fp = NULL;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	struct stat st;
+	ino_t ino = 0;
+	off_t pos = 0;
+
+	signal(SIGINT, on_stop);
+	signal(SIGTERM, on_stop);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	for (;;) {
+		if (fp == NULL) {
+			fp = fopen(c->journal_path, "r");
+			if (fp == NULL && !c->follow) {
+				if (errno == ENOENT) {
+					if (!c->json)
+						printf("no journal yet (%s)\n", c->journal_path);
+					return EXIT_OK;
+				}
+				die_msg("%s: %s", c->journal_path, strerror(errno));
+				return EXIT_ERR;
+			}
+			if (fp != NULL && fstat(fileno(fp), &st) == 0)
+				ino = st.st_ino;
+			pos = 0;
+		}
+		while (fp != NULL && (n = getline(&line, &cap, fp)) > 0) {
+			if (line[n - 1] != '\n') {
+				/* a line still being written: read it again when it is whole */
+				fseeko(fp, pos, SEEK_SET);
+				break;
+			}
+			line[n - 1] = '\0';
+			pos = ftello(fp);
+			if (line[0])
+				journal_print(c, line);
+		}
+		if (!c->follow || stop_follow)
+			break;
+		if (fp != NULL)
+			clearerr(fp);
+		struct timespec ts = { 0, 100 * 1000000L };
+
+		nanosleep(&ts, NULL);
+		if (stop_follow)
+			break;
+		/* replaced or truncated: start over */
+		if (stat(c->journal_path, &st) == 0 && fp != NULL &&
+		    (st.st_ino != ino || st.st_size < pos)) {
+			fclose(fp);
+			fp = NULL;
+		}
+	}
+	free(line);
+	if (fp)
+		fclose(fp);
+	return EXIT_OK;
+}
+
+static const char *
+network_names(uint16_t prefix, char *buf, size_t len)
+{
+	const struct chain_preset *p;
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (p = chain_presets(); p && p->name; p++) {
+		if (p->ss58_prefix != prefix)
+			continue;
+		used += (size_t)snprintf(buf + used, used < len ? len - used : 0, "%s%s",
+		    used ? ", " : "", p->name);
+		if (used >= len)
+			break;
+	}
+	if (buf[0] == '\0') {
+		if (prefix == 42)
+			snprintf(buf, len, "generic substrate");
+		else
+			snprintf(buf, len, "unknown network");
+	}
+	return buf;
+}
+
+static int
+cmd_address(struct ctl *c, const char *addr)
+{
+	uint8_t pub[32];
+	uint16_t prefix = 0;
+	char err[256], pubhex[2 * 32 + 3], key[STORAGE_ACCOUNT_KEY_HEXLEN + 1], net[256];
+
+	if (ss58_decode(addr, pub, &prefix, err, sizeof(err)) != 0) {
+		if (c->json) {
+			json_t *o = json_pack("{s:s, s:b, s:s}", "address", addr, "valid", 0, "error",
+			    err);
+
+			print_json(o);
+			json_decref(o);
+		}
+		die_msg("\"%s\": invalid SS58 address: %s", addr, err);
+		return EXIT_ERR;
+	}
+	hex_encode(pub, 32, pubhex, 1);
+	storage_system_account_key_hex(pub, key);
+	network_names(prefix, net, sizeof(net));
+	if (c->json) {
+		json_t *o = json_pack("{s:s, s:b, s:i, s:s, s:s, s:s}", "address", addr, "valid", 1,
+		    "prefix", (int)prefix, "network", net, "pubkey", pubhex, "system_account_key",
+		    key);
+
+		print_json(o);
+		json_decref(o);
+	} else {
+		printf("address:            %s\n", addr);
+		printf("network prefix:     %u (%s)\n", prefix, net);
+		printf("public key:         %s\n", pubhex);
+		printf("System.Account key: %s\n", key);
+	}
+	return EXIT_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Command line                                                         */
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: rolloutctl [--data-dir DIR] [--url URL] [--token-file FILE] [--json]\n"
+	    "                  [--who NAME] COMMAND [ARGS]\n"
+	    "commands:\n"
+	    "  status | health | stats | flags\n"
+	    "  flag set NAME VALUE [--force] [--reason TEXT]\n"
+	    "  set-traffic PCT [--force] [--reason TEXT]\n"
+	    "  enable-parallel | switch-legacy | switch-hybrid [--force]\n"
+	    "  rollback --force [--reason TEXT]\n"
+	    "  pause | resume | promote [--full] | abort | retry | phase NAME\n"
+	    "  journal [--follow]\n"
+	    "  alerts test|stats|critical [--instance NAME]\n"
+	    "  address ADDRESS\n"
+	    "exit status: 0 ok, 1 error, 2 refused (needs --force), 3 daemon unreachable,\n"
+	    "64 usage.  See rolloutctl(8).\n");
+}
+
+static int
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "rolloutctl: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	usage(stderr);
+	return EXIT_USAGE;
+}
+
+static int
+parse_pct(const char *s, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (end == s || *end != '\0' || errno || v < 0 || v > 100)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Does setting NAME to VALUE raise candidate exposure outside the plan? */
+static int
+flag_needs_force(const char *name, const char *value)
+{
+	if (!strcmp(name, "hybridTrafficPercent"))
+		return strcmp(value, "0") != 0;
+	if (!strcmp(name, "enableHybridSystem"))
+		return !strcmp(value, "true") || !strcmp(value, "1") || !strcasecmp(value, "yes") ||
+		    !strcasecmp(value, "on");
+	if (!strcmp(name, "emergencyRollback"))
+		return !strcmp(value, "false") || !strcmp(value, "0") || !strcasecmp(value, "no") ||
+		    !strcasecmp(value, "off");
+	return 0;
+}
+
+static void
+default_who(struct ctl *c)
+{
+	const char *u = getenv("USER");
+	struct passwd *pw;
+
+	if (u == NULL || *u == '\0') {
+		pw = getpwuid(getuid());
+		u = pw ? pw->pw_name : "unknown";
+	}
+	snprintf(c->who, sizeof(c->who), "rolloutctl:%s", u);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct ctl c;
+	const char *pos[8];
+	int npos = 0, i, rc;
+	unsigned used = 0;   /* command options seen, checked per command */
+	enum { U_FORCE = 1, U_REASON = 2, U_FULL = 4, U_FOLLOW = 8, U_INSTANCE = 16 };
+	const char *cmd;
+
+	memset(&c, 0, sizeof(c));
+	c.data_dir = getenv("DATA_PATH") && *getenv("DATA_PATH") ? getenv("DATA_PATH") : "./data";
+	c.url = "http://127.0.0.1:3002";
+	c.instance = "alerting";
+	default_who(&c);
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *val = NULL;
+		char opt[64];
+		const char *eq;
+
+		if (a[0] != '-' || a[1] == '\0' || !strcmp(a, "--")) {
+			if (!strcmp(a, "--")) {
+				for (i++; i < argc; i++)
+					if (npos < 8)
+						pos[npos++] = argv[i];
+					else
+						return usage_error("too many arguments");
+				break;
+			}
+			if (npos == 8)
+				return usage_error("too many arguments");
+			pos[npos++] = a;
+			continue;
+		}
+		snprintf(opt, sizeof(opt), "%s", a);
+		if ((eq = strchr(a, '=')) != NULL && !strncmp(a, "--", 2)) {
+			opt[eq - a < (long)sizeof(opt) ? eq - a : (long)sizeof(opt) - 1] = '\0';
+			val = eq + 1;
+		}
+#define NEED_VAL()                                                                   \
+	do {                                                                         \
+		if (val == NULL) {                                                   \
+			if (i + 1 >= argc)                                           \
+				return usage_error("%s needs a value", opt);         \
+			val = argv[++i];                                             \
+		}                                                                    \
+	} while (0)
+		if (!strcmp(opt, "--data-dir")) {
+			NEED_VAL();
+			c.data_dir = val;
+		} else if (!strcmp(opt, "--url")) {
+			NEED_VAL();
+			c.url = val;
+		} else if (!strcmp(opt, "--token-file")) {
+			NEED_VAL();
+			c.token_file = val;
+		} else if (!strcmp(opt, "--who")) {
+			NEED_VAL();
+			snprintf(c.who, sizeof(c.who), "%s", val);
+		} else if (!strcmp(opt, "--reason")) {
+			NEED_VAL();
+			c.reason = val;
+			used |= U_REASON;
+		} else if (!strcmp(opt, "--instance")) {
+			NEED_VAL();
+			c.instance = val;
+			used |= U_INSTANCE;
+		} else if (val != NULL) {
+			return usage_error("%s takes no value", opt);
+		} else if (!strcmp(opt, "--json")) {
+			c.json = 1;
+		} else if (!strcmp(opt, "--force") || !strcmp(opt, "-f")) {
+			c.force = 1;
+			used |= U_FORCE;
+		} else if (!strcmp(opt, "--full")) {
+			c.full = 1;
+			used |= U_FULL;
+		} else if (!strcmp(opt, "--follow") || !strcmp(opt, "-F")) {
+			c.follow = 1;
+			used |= U_FOLLOW;
+		} else if (!strcmp(opt, "--help") || !strcmp(opt, "-h")) {
+			usage(stdout);
+			return EXIT_OK;
+		} else if (!strcmp(opt, "--version")) {
+			printf("rolloutctl %s\n", ROLLOUTCTL_VERSION);
+			return EXIT_OK;
+		} else {
+			return usage_error("unknown option %s", opt);
+		}
+#undef NEED_VAL
+	}
+	if (npos == 0)
+		return usage_error("no command");
+	cmd = pos[0];
+	if (strlen(c.data_dir) > 3000)
+		return usage_error("--data-dir is too long");
+	snprintf(c.flags_path, sizeof(c.flags_path), "%s/config/feature-flags.conf", c.data_dir);
+	snprintf(c.journal_path, sizeof(c.journal_path), "%s/state/journal.jsonl", c.data_dir);
+	snprintf(c.state_path, sizeof(c.state_path), "%s/state/state.json", c.data_dir);
+	while (strlen(c.url) > 1 && c.url[strlen(c.url) - 1] == '/') {
+		static char url[2048];
+
+		snprintf(url, sizeof(url), "%s", c.url);
+		url[strlen(url) - 1] = '\0';
+		c.url = url;
+	}
+
+#define ALLOW(mask, nargs)                                                             \
+	do {                                                                           \
+		if (used & ~(unsigned)(mask))                                          \
+			return usage_error("%s: option not accepted here", cmd);       \
+		if (npos - 1 != (nargs))                                               \
+			return usage_error("%s: expected %d argument%s", cmd, (nargs), \
+			    (nargs) == 1 ? "" : "s");                                  \
+	} while (0)
+
+	/* commands that never need the network */
+	if (!strcmp(cmd, "address")) {
+		ALLOW(0, 1);
+		return cmd_address(&c, pos[1]);
+	}
+	if (!strcmp(cmd, "journal")) {
+		ALLOW(U_FOLLOW, 0);
+		return cmd_journal(&c);
+	}
+	if (!strcmp(cmd, "help")) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+
+	load_token(&c);
+	rc = EXIT_USAGE;
+	if (!strcmp(cmd, "status")) {
+		ALLOW(0, 0);
+		rc = cmd_status(&c);
+	} else if (!strcmp(cmd, "health")) {
+		ALLOW(0, 0);
+		rc = cmd_health(&c);
+	} else if (!strcmp(cmd, "stats")) {
+		ALLOW(0, 0);
+		rc = daemon_only(&c, "stats", "GET", "/api/metrics", NULL, NULL);
+	} else if (!strcmp(cmd, "flags")) {
+		ALLOW(0, 0);
+		rc = cmd_flags(&c);
+	} else if (!strcmp(cmd, "flag")) {
+		ALLOW(U_FORCE | U_REASON, 3);
+		if (strcmp(pos[1], "set") != 0)
+			return usage_error("flag: only `flag set NAME VALUE` exists");
+		if (flag_needs_force(pos[2], pos[3]) && !c.force)
+			rc = refuse("%s=%s raises the candidate's exposure outside the plan's gates; "
+			    "add --force if you mean it (or let the plan do it)", pos[2], pos[3]);
+		else {
+			const char *n[1] = { pos[2] }, *v[1] = { pos[3] };
+			char msg[300];
+
+			snprintf(msg, sizeof(msg), "%s = %s", pos[2], pos[3]);
+			rc = set_flags(&c, "flag set", 1, n, v, msg);
+		}
+	} else if (!strcmp(cmd, "set-traffic")) {
+		long pct;
+
+		ALLOW(U_FORCE | U_REASON, 1);
+		if (parse_pct(pos[1], &pct) != 0)
+			return usage_error("set-traffic: \"%s\" is not a percentage 0..100", pos[1]);
+		if (pct > 0 && !c.force) {
+			rc = refuse("set-traffic %ld would route %ld%% of accounts to the hybrid "
+			    "system outside the plan's gates and steps; add --force if you mean it",
+			    pct, pct);
+		} else {
+			char v[16], msg[96];
+			const char *n[2] = { "hybridTrafficPercent", "enableHybridSystem" };
+			const char *vv[2] = { v, "true" };
+
+			snprintf(v, sizeof(v), "%ld", pct);
+			snprintf(msg, sizeof(msg), "hybrid traffic set to %ld%%", pct);
+			rc = set_flags(&c, "set-traffic", pct > 0 ? 2 : 1, n, vv, msg);
+		}
+	} else if (!strcmp(cmd, "enable-parallel")) {
+		const char *n[1] = { "enableParallelMode" }, *v[1] = { "true" };
+
+		ALLOW(U_REASON, 0);
+		rc = set_flags(&c, "enable-parallel", 1, n, v,
+		    "parallel mode on: the hybrid system runs in shadow, legacy delivers");
+	} else if (!strcmp(cmd, "switch-legacy")) {
+		const char *n[2] = { "hybridTrafficPercent", "enableHybridSystem" };
+		const char *v[2] = { "0", "false" };
+
+		ALLOW(U_REASON, 0);
+		rc = set_flags(&c, "switch-legacy", 2, n, v,
+		    "switched to legacy: hybrid delivery off, traffic 0%");
+	} else if (!strcmp(cmd, "switch-hybrid")) {
+		const char *n[3] = { "emergencyRollback", "hybridTrafficPercent", "enableHybridSystem" };
+		const char *v[3] = { "false", "100", "true" };
+
+		ALLOW(U_FORCE | U_REASON, 0);
+		if (!c.force)
+			rc = refuse("switch-hybrid sends 100%% of alerts through the hybrid system "
+			    "and clears emergencyRollback, skipping every remaining gate; add --force "
+			    "if you mean it");
+		else
+			rc = set_flags(&c, "switch-hybrid", 3, n, v,
+			    "switched to hybrid: traffic 100%, emergencyRollback cleared");
+	} else if (!strcmp(cmd, "rollback")) {
+		ALLOW(U_FORCE | U_REASON, 0);
+		rc = cmd_rollback(&c);
+	} else if (!strcmp(cmd, "pause")) {
+		ALLOW(U_REASON, 0);
+		rc = daemon_only(&c, "pause", "POST", "/api/emergency/pause",
+		    json_pack("{s:s, s:s}", "who", c.who, "reason", c.reason ? c.reason : "pause"),
+		    "paused");
+	} else if (!strcmp(cmd, "resume")) {
+		ALLOW(U_REASON, 0);
+		rc = daemon_only(&c, "resume", "POST", "/api/rollout/resume",
+		    json_pack("{s:s, s:s}", "who", c.who, "reason", c.reason ? c.reason : "resume"),
+		    "resumed");
+	} else if (!strcmp(cmd, "promote")) {
+		ALLOW(U_FULL | U_REASON, 0);
+		rc = daemon_only(&c, "promote", "POST", "/api/rollout/promote",
+		    json_pack("{s:b, s:s, s:s}", "full", c.full, "who", c.who, "reason",
+		    c.reason ? c.reason : "promote"), c.full ? "promoted (full)" : "promoted");
+	} else if (!strcmp(cmd, "abort")) {
+		ALLOW(U_REASON, 0);
+		rc = daemon_only(&c, "abort", "POST", "/api/rollout/abort",
+		    json_pack("{s:s, s:s}", "who", c.who, "reason", c.reason ? c.reason : "abort"),
+		    "aborted: traffic 0%, the step can be retried");
+	} else if (!strcmp(cmd, "retry")) {
+		ALLOW(U_REASON, 0);
+		rc = daemon_only(&c, "retry", "POST", "/api/rollout/retry",
+		    json_pack("{s:s, s:s}", "who", c.who, "reason", c.reason ? c.reason : "retry"),
+		    "retrying the aborted step");
+	} else if (!strcmp(cmd, "phase")) {
+		char msg[200];
+
+		ALLOW(U_REASON, 1);
+		snprintf(msg, sizeof(msg), "phase %s entered", pos[1]);
+		rc = daemon_only(&c, "phase", "POST", "/api/rollout/phase",
+		    json_pack("{s:s, s:s, s:s}", "name", pos[1], "who", c.who, "reason",
+		    c.reason ? c.reason : "phase"), msg);
+	} else if (!strcmp(cmd, "alerts")) {
+		char path[300], what[64];
+
+		ALLOW(U_INSTANCE, 1);
+		if (strcmp(pos[1], "test") && strcmp(pos[1], "stats") && strcmp(pos[1], "critical"))
+			return usage_error("alerts: expected test, stats or critical");
+		snprintf(path, sizeof(path), "/api/plugins/%s/%s", c.instance, pos[1]);
+		snprintf(what, sizeof(what), "alerts %s", pos[1]);
+		rc = daemon_only(&c, what, "POST", path,
+		    json_pack("{s:s, s:s}", "arg", "", "who", c.who), NULL);
+	} else {
+		rc = usage_error("unknown command \"%s\"", cmd);
+	}
+#undef ALLOW
+	return rc;
+}
