@@ -707,7 +707,8 @@ eval_metric(struct evalctx *c, const struct enode *n)
 	r.ns = ns;
 	if (ns < c->samples)
 		c->samples = ns;
-	if (ns < c->min_samples || ns == 0) {
+	/* min_samples guards estimates (latest, avg, min, max, pNN), not event counts */
+	if (!is_counter_fn(n->fn) && (ns < c->min_samples || ns == 0)) {
 		r.why = "too few samples";
 		return r;
 	}

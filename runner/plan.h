@@ -147,6 +147,12 @@ struct plan {
  */
 typedef void (*plan_report_fn)(void *ctx, const char *msg);
 int plan_load(const char *file, struct plan **out, plan_report_fn report, void *ctx);
+/*
+ * Same from a buffer of LEN bytes (the fuzzer's entry point); NAME is used in
+ * marks and include: entries are resolved relative to it.
+ */
+int plan_load_buffer(const char *name, const char *buf, size_t len, struct plan **out,
+    plan_report_fn report, void *ctx);
 void plan_free(struct plan *p);
 
 /* Index of the phase named NAME, or -1. */
