@@ -898,34 +898,47 @@ network_names(uint16_t prefix, char *buf, size_t len)
 	return buf;
 }
 
+/*
+ * Decode one address and print it.  BATCH: one line (JSON or text) per
+ * address, errors on stdout too, so a script can pair inputs and outputs.
+ */
 static int
-cmd_address(struct ctl *c, const char *addr)
+address_one(const struct ctl *c, const char *addr, int batch)
 {
 	uint8_t pub[32];
 	uint16_t prefix = 0;
 	char err[256], pubhex[2 * 32 + 3], key[STORAGE_ACCOUNT_KEY_HEXLEN + 1], net[256];
+	size_t jflags = batch ? JSON_COMPACT : JSON_INDENT(2);
+	json_t *o;
+	char *s;
 
 	if (ss58_decode(addr, pub, &prefix, err, sizeof(err)) != 0) {
 		if (c->json) {
-			json_t *o = json_pack("{s:s, s:b, s:s}", "address", addr, "valid", 0, "error",
-			    err);
-
-			print_json(o);
+			o = json_pack("{s:s, s:b, s:s}", "address", addr, "valid", 0, "error", err);
+			s = json_dumps(o, jflags | JSON_PRESERVE_ORDER);
+			puts(s ? s : "{}");
+			free(s);
 			json_decref(o);
+		} else if (batch) {
+			printf("%s invalid: %s\n", addr, err);
 		}
-		die_msg("\"%s\": invalid SS58 address: %s", addr, err);
+		if (!batch)
+			die_msg("\"%s\": invalid SS58 address: %s", addr, err);
 		return EXIT_ERR;
 	}
 	hex_encode(pub, 32, pubhex, 1);
 	storage_system_account_key_hex(pub, key);
 	network_names(prefix, net, sizeof(net));
 	if (c->json) {
-		json_t *o = json_pack("{s:s, s:b, s:i, s:s, s:s, s:s}", "address", addr, "valid", 1,
+		o = json_pack("{s:s, s:b, s:i, s:s, s:s, s:s}", "address", addr, "valid", 1,
 		    "prefix", (int)prefix, "network", net, "pubkey", pubhex, "system_account_key",
 		    key);
-
-		print_json(o);
+		s = json_dumps(o, jflags | JSON_PRESERVE_ORDER);
+		puts(s ? s : "{}");
+		free(s);
 		json_decref(o);
+	} else if (batch) {
+		printf("%s %u %s %s\n", addr, prefix, pubhex, key);
 	} else {
 		printf("address:            %s\n", addr);
 		printf("network prefix:     %u (%s)\n", prefix, net);
@@ -933,6 +946,27 @@ cmd_address(struct ctl *c, const char *addr)
 		printf("System.Account key: %s\n", key);
 	}
 	return EXIT_OK;
+}
+
+/* `address ADDRESS`, or `address -`: one address per line on stdin. */
+static int
+cmd_address(const struct ctl *c, const char *addr)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int rc = EXIT_OK;
+
+	if (strcmp(addr, "-") != 0)
+		return address_one(c, addr, 0);
+	while ((n = getline(&line, &cap, stdin)) >= 0) {
+		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			line[--n] = '\0';
+		if (address_one(c, line, 1) != EXIT_OK)
+			rc = EXIT_ERR;
+	}
+	free(line);
+	return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -953,7 +987,7 @@ usage(FILE *fp)
 	    "  pause | resume | promote [--full] | abort | retry | phase NAME\n"
 	    "  journal [--follow]\n"
 	    "  alerts test|stats|critical [--instance NAME]\n"
-	    "  address ADDRESS\n"
+	    "  address ADDRESS|-\n"
 	    "exit status: 0 ok, 1 error, 2 refused (needs --force), 3 daemon unreachable,\n"
 	    "64 usage.  See rolloutctl(8).\n");
 }
