@@ -74,7 +74,7 @@ void rules_free(struct rules *r);
  */
 int rules_balance(struct rules *r, const struct rollout_balance_change *bc, int64_t now_ms,
     rules_alert_fn fn, void *ctx);
-/* Observe a top-N snapshot (labels, ranks).  Returns the number of alerts. */
+/* Observe a top-N snapshot (labels, ranks).  FN may be NULL (state only).  Returns the number of alerts. */
 int rules_snapshot(struct rules *r, const struct rollout_snapshot *s, int64_t now_ms,
     rules_alert_fn fn, void *ctx);
 
