@@ -14,11 +14,16 @@ MODE:
 Prints "ready" on stdout once listening; runs until killed.
 """
 import json
+import logging
 import os
 import socket
 import sys
 import threading
 import time
+import warnings
+
+warnings.simplefilter("ignore")
+logging.disable(logging.CRITICAL)
 
 PORT = int(sys.argv[1])
 DIR = sys.argv[2]
