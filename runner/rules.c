@@ -9,6 +9,7 @@
 #include <sodium.h>
 
 #include "rules.h"
+#include "ss58.h"
 #include "ynode.h"
 
 #define U128_MAX (~(rollout_u128)0)
@@ -154,61 +155,12 @@ rules_parse_tokens(const char *s, unsigned decimals, rollout_u128 *out)
 
 /* ---- accounts ------------------------------------------------------------------------ */
 
-static const char b58[] = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
-
-/* SS58: base58(prefix ++ pubkey ++ blake2b-512("SS58PRE" ++ prefix ++ pubkey)[0..2]). */
-static int
-rules_ss58(const uint8_t pubkey[32], uint16_t prefix, char *buf, size_t len)
-{
-	uint8_t data[36], pre[7 + 34], hash[64], digits[64];
-	size_t n = 0, nd = 0, zeros = 0, o = 0;
-
-	if (prefix > 16383)
-		return -EINVAL;
-	if (prefix < 64) {
-		data[n++] = (uint8_t)prefix;
-	} else {
-		data[n++] = (uint8_t)(((prefix & 0xfc) >> 2) | 0x40);
-		data[n++] = (uint8_t)((prefix >> 8) | ((prefix & 0x03) << 6));
-	}
-	memcpy(data + n, pubkey, 32);
-	n += 32;
-	memcpy(pre, "SS58PRE", 7);
-	memcpy(pre + 7, data, n);
-	crypto_generichash(hash, 64, pre, 7 + n, NULL, 0);
-	data[n++] = hash[0];
-	data[n++] = hash[1];
-	while (zeros < n && data[zeros] == 0)
-		zeros++;
-	for (size_t i = zeros; i < n; i++) {
-		unsigned carry = data[i];
-
-		for (size_t j = 0; j < nd; j++) {
-			carry += (unsigned)digits[j] << 8;
-			digits[j] = (uint8_t)(carry % 58);
-			carry /= 58;
-		}
-		while (carry) {
-			digits[nd++] = (uint8_t)(carry % 58);
-			carry /= 58;
-		}
-	}
-	if (zeros + nd + 1 > len)
-		return -ENOSPC;
-	for (size_t i = 0; i < zeros; i++)
-		buf[o++] = '1';
-	for (size_t i = 0; i < nd; i++)
-		buf[o++] = b58[digits[nd - 1 - i]];
-	buf[o] = '\0';
-	return 0;
-}
-
 void
 rules_account_string(const uint8_t pubkey[32], uint16_t prefix, char *buf, size_t len)
 {
 	static const char hx[] = "0123456789abcdef";
 
-	if (rules_ss58(pubkey, prefix, buf, len) == 0)
+	if (ss58_encode(pubkey, prefix, buf, len) == 0)
 		return;
 	if (len < 67) {
 		if (len)
