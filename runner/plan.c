@@ -1045,7 +1045,8 @@ check_sets(struct loader *l, const struct ynode *n, struct plan_set **out, size_
 			err_node(l, k, "unknown flag '%s'%s (declare it under flags:)", k->scalar, hint);
 			continue;
 		}
-		snprintf(what, sizeof(what), "%s (a %s flag)", k->scalar, type_name(type));
+		snprintf(what, sizeof(what), "%s (a%s %s flag)", k->scalar,
+		    type == PLAN_VAL_INT ? "n" : "", type_name(type));
 		s->type = type;
 		switch (type) {
 		case PLAN_VAL_BOOL:
@@ -1515,7 +1516,7 @@ plan_load_common(const char *file, const char *buf, size_t len, struct plan **ou
 	struct plan *p;
 	char *own = NULL;
 	size_t own_len = 0, i, j;
-	int rc = 0;
+	int rc = 0, io_rc = 0;
 
 	*out = NULL;
 	if (report == NULL)
@@ -1536,9 +1537,7 @@ plan_load_common(const char *file, const char *buf, size_t len, struct plan **ou
 	crypto_hash_sha256_init(&l.sha);
 
 	if (buf == NULL) {
-		rc = read_plan_file(&l, file, NULL, &own, &own_len);
-		if (rc != 0 && l.nerrs == 0)
-			goto done;
+		io_rc = read_plan_file(&l, file, NULL, &own, &own_len);
 		buf = own;
 		len = own_len;
 	} else if (len > PLAN_MAX_BYTES) {
@@ -1597,11 +1596,10 @@ plan_load_common(const char *file, const char *buf, size_t len, struct plan **ou
 			    l.nerrs - PLAN_MAX_ERRORS);
 			report(ctx, more);
 		}
-		rc = -EINVAL;
+		rc = io_rc != 0 ? io_rc : -EINVAL;
 	} else {
 		crypto_hash_sha256_final(&l.sha, p->sha256);
 	}
-done:
 	for (i = 0; i < l.nerrs; i++)
 		free(l.errs[i].msg);
 	free(l.errs);
