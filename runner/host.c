@@ -38,7 +38,7 @@ host_vreport(struct host *h, const struct ynode *n, const char *fmt, va_list ap)
 		    h->instance, msg);
 	else
 		snprintf(line, sizeof(line), "%s: %s", h->instance, msg);
-	log_msg(LOG_LVL_ERROR, h->instance, "%s", line);
+	log_msg(LOG_LVL_ERROR, "config", "%s", line);
 	if (h->first_error[0] == '\0')
 		snprintf(h->first_error, sizeof(h->first_error), "%s", line);
 }
