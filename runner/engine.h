@@ -21,6 +21,7 @@
 
 #include "plan.h"
 
+struct engine;
 struct clock;
 struct metrics;
 struct journal;
@@ -45,6 +46,7 @@ enum engine_pause_reason {
 	PAUSE_OPERATOR,
 	PAUSE_FLAGS_BROKEN,
 	PAUSE_GATE_FAILED,        /* on_fail: pause */
+	PAUSE_CALL_FAILED,        /* a call: step's plugin command failed */
 };
 
 enum engine_action {
@@ -120,5 +122,31 @@ int engine_traffic(const struct engine *e);
  * verdicts, triggers.  The shape is documented in rolloutd(8), API.
  */
 json_t *engine_status(const struct engine *e);
+
+/* Name of a pause reason: "none", "manual_approval", "inconclusive", "operator", ... */
+const char *engine_pause_reason_name(enum engine_pause_reason r);
+/* Action names as used by rolloutctl and the API ("pause", "promote_full", "skip_to_phase"...). */
+const char *engine_action_name(enum engine_action a);
+/* The action named NAME (also "promote-full", "phase"), or 0. */
+enum engine_action engine_action_parse(const char *name);
+
+/*
+ * A log line from INSTANCE ("candidate", "baseline", "alerting", "runner")
+ * for the PCRE2 match: triggers (the pipeline's log hook calls this on the
+ * runner thread).  A trigger that reaches its count fires at once.
+ */
+void engine_log_line(struct engine *e, const char *instance, const char *line);
+
+/*
+ * An opaque counter the host keeps in the state file with the engine's
+ * state (the simulator stores how many scenario events it has consumed, so
+ * a resumed simulation neither repeats nor skips one).  Written with the
+ * next persisted change.
+ */
+int64_t engine_host_cursor(const struct engine *e);
+void engine_set_host_cursor(struct engine *e, int64_t cursor);
+
+/* Index of the current phase and step (nsteps: the phase's end hold/gates). */
+void engine_position(const struct engine *e, int *phase, int *step);
 
 #endif

@@ -1,0 +1,552 @@
+/* test_engine.c — every transition of the rollout state machine, on a virtual clock. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "clock.h"
+#include "engine.h"
+#include "flags.h"
+#include "fsutil.h"
+#include "journal.h"
+#include "metrics.h"
+#include "log.h"
+#include "plan.h"
+#include <fcntl.h>
+
+#define T0 1767225600000LL   /* 2026-01-01T00:00:00Z */
+#define MIN 60000LL
+#define HOUR 3600000LL
+
+static const char PLAN[] =
+    "version: 1\n"
+    "name: t\n"
+    "chain: westend\n"
+    "tick: 10s\n"
+    "systems:\n"
+    "  baseline: { plugin: subscan_poller }\n"
+    "  candidate: { plugin: rpc_watcher }\n"
+    "triggers:\n"
+    "  - name: errs\n"
+    "    when: candidate.error_ratio > 0.5\n"
+    "    for: 3 checks\n"
+    "    from: gradual\n"
+    "  - name: fatal\n"
+    "    match: 'panic'\n"
+    "    count: 2 in 1m\n"
+    "    from: gradual\n"
+    "phases:\n"
+    "  - name: foundation\n"
+    "    steps: [ { drill: rollback } ]\n"
+    "    gates: [ \"safety.last_drill_ms < 30000\" ]\n"
+    "  - name: parallel\n"
+    "    hold: 1h\n"
+    "    gates:\n"
+    "      - expr: shadow.accuracy >= 0.95\n"
+    "        consecutive_errors: 2\n"
+    "  - name: gradual\n"
+    "    steps: [ { traffic: 5, hold: 1h }, { call: { system: candidate, command: chaos.disconnect } },"
+    " { traffic: 15, hold: 1h } ]\n"
+    "    gates: [ \"shadow.accuracy >= 0.95\" ]\n"
+    "  - name: production\n"
+    "    steps: [ { approve: manual }, { traffic: 100 } ]\n";
+
+struct fx {
+	char dir[128], state_dir[200], flags_path[256], journal_path[256];
+	struct plan *plan;
+	struct clock *clk;
+	struct metrics *m;
+	struct flags *flags;
+	struct engine *e;
+	int calls, call_rc;
+	char lines[64][600];
+	int nlines;
+};
+
+static int
+hook_call(void *ctx, const char *system, const char *command, const char *arg, char *reply,
+    size_t replylen)
+{
+	struct fx *f = ctx;
+
+	(void)arg;
+	assert_string_equal(system, "candidate");
+	assert_string_equal(command, "chaos.disconnect");
+	f->calls++;
+	snprintf(reply, replylen, "disconnected");
+	return f->call_rc;
+}
+
+static void
+hook_transition(void *ctx, int64_t at, const char *line)
+{
+	struct fx *f = ctx;
+
+	(void)at;
+	if (f->nlines < 64)
+		snprintf(f->lines[f->nlines++], sizeof(f->lines[0]), "%s", line);
+}
+
+static void
+open_engine(struct fx *f, const char *plan_text, int accept)
+{
+	struct engine_opts o = { 0 };
+	char err[512] = "";
+
+	if (f->plan == NULL)
+		assert_int_equal(plan_load_buffer("t.yaml", plan_text, strlen(plan_text), &f->plan,
+		    NULL, NULL), 0);
+	o.plan = f->plan;
+	o.state_dir = f->state_dir;
+	o.clock = f->clk;
+	o.metrics = f->m;
+	o.flags = f->flags;
+	o.hooks.ctx = f;
+	o.hooks.call = hook_call;
+	o.hooks.transition = hook_transition;
+	o.accept_plan_change = accept;
+	if (engine_open(&f->e, &o, err, sizeof(err)) != 0)
+		fail_msg("engine_open: %s", err);
+}
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	char err[512];
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_engine.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->state_dir, sizeof(f->state_dir), "%s/state", f->dir);
+	snprintf(f->flags_path, sizeof(f->flags_path), "%s/config/feature-flags.conf", f->dir);
+	snprintf(f->journal_path, sizeof(f->journal_path), "%s/journal.jsonl", f->state_dir);
+	assert_int_equal(fs_mkdir_p(f->state_dir, 0755), 0);
+	f->clk = clock_virtual(T0);
+	assert_int_equal(metrics_create(&f->m, f->clk), 0);
+	assert_int_equal(flags_open(&f->flags, f->flags_path, f->journal_path, err, sizeof(err)), 0);
+	open_engine(f, PLAN, 0);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[300];
+
+	engine_close(f->e);
+	flags_close(f->flags);
+	metrics_free(f->m);
+	clock_free(f->clk);
+	plan_free(f->plan);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+/* Run the engine on the virtual clock up to T, feeding shadow.accuracy = ACC each tick when ACC >= 0. */
+static void
+run_until(struct fx *f, int64_t t, double acc)
+{
+	for (;;) {
+		int64_t next;
+
+		if (acc >= 0)
+			metrics_record(f->m, "shadow.accuracy", acc);
+		next = engine_tick(f->e);
+		if (next > t || next <= clock_now_ms(f->clk))
+			break;
+		assert_int_equal(clock_set(f->clk, next), 0);
+	}
+	if (clock_now_ms(f->clk) < t) {
+		assert_int_equal(clock_set(f->clk, t), 0);
+		if (acc >= 0)
+			metrics_record(f->m, "shadow.accuracy", acc);
+		engine_tick(f->e);
+	}
+}
+
+static void
+assert_at(struct fx *f, enum engine_state s, const char *phase, int step)
+{
+	json_t *st = engine_status(f->e);
+
+	assert_string_equal(engine_state_name(engine_state(f->e)), engine_state_name(s));
+	assert_string_equal(json_string_value(json_object_get(st, "phase")), phase);
+	assert_int_equal(json_integer_value(json_object_get(st, "step")), step);
+	json_decref(st);
+}
+
+static const char *
+last_line(struct fx *f)
+{
+	return f->nlines ? f->lines[f->nlines - 1] : "";
+}
+
+static int
+has_line(struct fx *f, const char *needle)
+{
+	int i;
+
+	for (i = 0; i < f->nlines; i++)
+		if (strstr(f->lines[i], needle))
+			return 1;
+	return 0;
+}
+
+static void
+engine_tick__fresh__drill_then_gate_then_parallel_hold(void **state)
+{
+	struct fx *f = *state;
+	json_t *st;
+
+	assert_int_equal(engine_state(f->e), ENG_PENDING);
+	engine_tick(f->e);
+	/* drill ran (0 ms on the virtual clock), the gate passed, parallel is holding 1h */
+	assert_at(f, ENG_HOLDING, "parallel", 1);
+	assert_true(has_line(f, "phase foundation: step 1 (drill rollback): pending -> running: rollout started"));
+	assert_true(has_line(f, "rollback drill: emergency path took 0 ms"));
+	assert_true(has_line(f, "gate \"safety.last_drill_ms < 30000\" passed (0, 1 samples)"));
+	assert_true(flags_get_bool(f->flags, "enableHybridSystem") == 0);
+	st = engine_status(f->e);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(st, "safety"),
+	    "last_drill_ms")), 0);
+	json_decref(st);
+}
+
+static void
+engine_tick__hold__not_before_deadline(void **state)
+{
+	struct fx *f = *state;
+
+	run_until(f, T0 + HOUR - 1, 0.99);
+	assert_at(f, ENG_HOLDING, "parallel", 1);
+	run_until(f, T0 + HOUR, 0.99);
+	/* gate passed at the deadline: gradual step 1 (traffic 5%) holding */
+	assert_at(f, ENG_HOLDING, "gradual", 1);
+	assert_int_equal(engine_traffic(f->e), 5);
+	assert_int_equal(flags_get_int(f->flags, "hybridTrafficPercent"), 5);
+	assert_true(has_line(f, "phase parallel -> phase gradual: gate \"shadow.accuracy >= 0.95\" passed (0.99"));
+}
+
+static void
+engine_gates__fail__rolls_back(void **state)
+{
+	struct fx *f = *state;
+
+	run_until(f, T0 + HOUR, 0.99);
+	run_until(f, T0 + 2 * HOUR, 0.5);
+	assert_at(f, ENG_ROLLED_BACK, "gradual", 1);
+	assert_int_equal(engine_traffic(f->e), 0);
+	assert_int_equal(flags_get_int(f->flags, "hybridTrafficPercent"), 0);
+	assert_true(flags_get_bool(f->flags, "emergencyRollback"));
+	assert_non_null(strstr(last_line(f), "rolling_back -> rolled_back: emergency rollback done"));
+	assert_true(has_line(f, "gate \"shadow.accuracy >= 0.95\" failed"));
+}
+
+static void
+engine_gates__inconclusive__pauses_then_promote_advances(void **state)
+{
+	struct fx *f = *state;
+	char err[256];
+
+	engine_tick(f->e);
+	/* no shadow.accuracy at all: the gate can never pass */
+	run_until(f, T0 + HOUR, -1);
+	assert_at(f, ENG_GATING, "parallel", 1);
+	run_until(f, T0 + HOUR + 20000, -1);
+	/* evaluated at +0, +10 s, +20 s: 3 inconclusive > consecutive_errors 2 */
+	assert_at(f, ENG_PAUSED, "parallel", 1);
+	assert_non_null(strstr(last_line(f), "paused (inconclusive): gate \"shadow.accuracy >= 0.95\" inconclusive 3 times in a row"));
+	assert_int_equal(engine_act(f->e, ACT_PROMOTE, NULL, &(struct engine_actor){ "cli", NULL, "latency ok" },
+	    err, sizeof(err)), 0);
+	assert_int_equal(engine_state(f->e), ENG_RUNNING);
+	engine_tick(f->e);
+	assert_at(f, ENG_HOLDING, "gradual", 1);
+}
+
+static void
+engine_act__manual_approval__resume_refused_promote_passes(void **state)
+{
+	struct fx *f = *state;
+	struct engine_actor who = { "api", "127.0.0.1", NULL };
+	char err[256];
+
+	run_until(f, T0 + 4 * HOUR, 0.99);
+	assert_int_equal(f->calls, 1);
+	assert_at(f, ENG_PAUSED, "production", 1);
+	assert_int_equal(engine_act(f->e, ACT_RESUME, NULL, &who, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "use promote"));
+	assert_int_equal(engine_act(f->e, ACT_PROMOTE, NULL, &who, err, sizeof(err)), 0);
+	run_until(f, T0 + 5 * HOUR, 0.99);
+	assert_at(f, ENG_COMPLETED, "production", 3);
+	assert_int_equal(flags_get_int(f->flags, "hybridTrafficPercent"), 100);
+}
+
+static void
+engine_act__pause_during_hold__paused_time_not_counted(void **state)
+{
+	struct fx *f = *state;
+	char err[256];
+
+	run_until(f, T0 + 10 * MIN, 0.99);
+	assert_int_equal(engine_act(f->e, ACT_PAUSE, NULL, NULL, err, sizeof(err)), 0);
+	assert_at(f, ENG_PAUSED, "parallel", 1);
+	run_until(f, T0 + 40 * MIN, 0.99);
+	assert_int_equal(engine_act(f->e, ACT_RESUME, NULL, NULL, err, sizeof(err)), 0);
+	assert_at(f, ENG_HOLDING, "parallel", 1);
+	/* 30 min paused: the 1 h hold now ends at 1 h 30 min */
+	run_until(f, T0 + HOUR + 29 * MIN, 0.99);
+	assert_at(f, ENG_HOLDING, "parallel", 1);
+	run_until(f, T0 + HOUR + 30 * MIN, 0.99);
+	assert_at(f, ENG_HOLDING, "gradual", 1);
+	assert_int_equal(engine_act(f->e, ACT_PROMOTE_FULL, NULL, NULL, err, sizeof(err)), 0);
+	assert_int_equal(engine_state(f->e), ENG_COMPLETED);
+	assert_int_equal(engine_traffic(f->e), 100);
+	assert_int_equal(engine_act(f->e, ACT_PAUSE, NULL, NULL, err, sizeof(err)), -EINVAL);
+}
+
+static void
+engine_act__abort_then_retry__reenters_the_step(void **state)
+{
+	struct fx *f = *state;
+	char err[256];
+
+	run_until(f, T0 + HOUR + 30 * MIN, 0.99);
+	assert_at(f, ENG_HOLDING, "gradual", 1);
+	assert_int_equal(engine_act(f->e, ACT_ABORT, NULL, NULL, err, sizeof(err)), 0);
+	assert_at(f, ENG_ABORTED, "gradual", 1);
+	assert_int_equal(flags_get_int(f->flags, "hybridTrafficPercent"), 0);
+	assert_int_equal(engine_act(f->e, ACT_PROMOTE, NULL, NULL, err, sizeof(err)), -EINVAL);
+	assert_int_equal(engine_act(f->e, ACT_RETRY, NULL, NULL, err, sizeof(err)), 0);
+	engine_tick(f->e);
+	assert_at(f, ENG_HOLDING, "gradual", 1);
+	assert_int_equal(flags_get_int(f->flags, "hybridTrafficPercent"), 5);
+	/* the retried hold starts again from the retry */
+	run_until(f, T0 + 2 * HOUR + 29 * MIN, 0.99);
+	assert_at(f, ENG_HOLDING, "gradual", 1);
+}
+
+static void
+engine_act__rollback_and_skip_to_phase(void **state)
+{
+	struct fx *f = *state;
+	char err[256];
+
+	run_until(f, T0 + HOUR + 30 * MIN, 0.99);
+	assert_int_equal(engine_act(f->e, ACT_ROLLBACK, NULL, &(struct engine_actor){ "signal", NULL, "SIGUSR1" },
+	    err, sizeof(err)), 0);
+	assert_int_equal(engine_state(f->e), ENG_ROLLED_BACK);
+	assert_true(flags_get_bool(f->flags, "emergencyRollback"));
+	assert_int_equal(engine_act(f->e, ACT_SKIP_TO_PHASE, "nope", NULL, err, sizeof(err)), -ENOENT);
+	assert_int_equal(engine_act(f->e, ACT_SKIP_TO_PHASE, "production", NULL, err, sizeof(err)), 0);
+	engine_tick(f->e);
+	assert_at(f, ENG_PAUSED, "production", 1);
+	assert_false(flags_get_bool(f->flags, "emergencyRollback"));
+	assert_int_equal(flags_get_int(f->flags, "hybridTrafficPercent"), 15);
+}
+
+static void
+engine_triggers__expr__fires_only_after_n_checks(void **state)
+{
+	struct fx *f = *state;
+	int i;
+
+	run_until(f, T0 + HOUR + 30 * MIN, 0.99);
+	assert_at(f, ENG_HOLDING, "gradual", 1);
+	/* flapping: bad, bad, good, bad, bad, good ... never 3 in a row */
+	for (i = 0; i < 30; i++) {
+		metrics_record(f->m, "candidate.error_ratio", (i % 3 == 2) ? 0.1 : 0.9);
+		run_until(f, clock_now_ms(f->clk) + 10000, 0.99);
+	}
+	assert_at(f, ENG_HOLDING, "gradual", 1);
+	for (i = 0; i < 3; i++) {
+		metrics_record(f->m, "candidate.error_ratio", 0.9);
+		run_until(f, clock_now_ms(f->clk) + 10000, 0.99);
+	}
+	assert_at(f, ENG_ROLLED_BACK, "gradual", 1);
+	assert_true(has_line(f, "trigger \"errs\" fired: candidate.error_ratio = 0.9"));
+	assert_true(has_line(f, "for 3 checks"));
+}
+
+static void
+engine_triggers__match__armed_from_phase_count_in_window(void **state)
+{
+	struct fx *f = *state;
+
+	engine_tick(f->e);
+	/* not armed before gradual */
+	engine_log_line(f->e, "candidate", "panic: boom");
+	engine_log_line(f->e, "candidate", "panic: boom");
+	assert_at(f, ENG_HOLDING, "parallel", 1);
+	run_until(f, T0 + HOUR + MIN, 0.99);
+	assert_at(f, ENG_HOLDING, "gradual", 1);
+	engine_log_line(f->e, "baseline", "panic: not the candidate");
+	engine_log_line(f->e, "candidate", "all fine");
+	engine_log_line(f->e, "candidate", "panic: one");
+	run_until(f, T0 + HOUR + 3 * MIN, 0.99);
+	/* the second match is outside the 1 m window of the first */
+	engine_log_line(f->e, "candidate", "panic: two");
+	assert_at(f, ENG_HOLDING, "gradual", 1);
+	run_until(f, T0 + HOUR + 3 * MIN + 30000, 0.99);
+	engine_log_line(f->e, "candidate", "panic: three");
+	assert_at(f, ENG_ROLLED_BACK, "gradual", 1);
+	assert_true(has_line(f, "trigger \"fatal\" fired: 2 matches of /panic/ in 1m from candidate, last: panic: three"));
+}
+
+static void
+engine_call__failure__pauses_and_resume_retries(void **state)
+{
+	struct fx *f = *state;
+	char err[256];
+
+	f->call_rc = -EIO;
+	run_until(f, T0 + 2 * HOUR + MIN, 0.99);
+	assert_at(f, ENG_PAUSED, "gradual", 2);
+	assert_non_null(strstr(last_line(f), "paused (call_failed): call candidate chaos.disconnect failed"));
+	f->call_rc = 0;
+	assert_int_equal(engine_act(f->e, ACT_RESUME, NULL, NULL, err, sizeof(err)), 0);
+	engine_tick(f->e);
+	assert_at(f, ENG_HOLDING, "gradual", 3);
+	assert_int_equal(f->calls, 2);
+}
+
+static void
+engine_open__restart__resumes_with_absolute_deadline(void **state)
+{
+	struct fx *f = *state;
+	json_t *j;
+	uint64_t seq;
+
+	run_until(f, T0 + HOUR + 20 * MIN, 0.99);
+	assert_at(f, ENG_HOLDING, "gradual", 1);
+	j = engine_status(f->e);
+	seq = (uint64_t)json_integer_value(json_object_get(j, "seq"));
+	json_decref(j);
+	engine_close(f->e);
+	f->e = NULL;
+	/* down for 30 minutes */
+	assert_int_equal(clock_set(f->clk, T0 + HOUR + 50 * MIN), 0);
+	open_engine(f, NULL, 0);
+	assert_at(f, ENG_HOLDING, "gradual", 1);
+	j = engine_status(f->e);
+	assert_int_equal(json_integer_value(json_object_get(j, "seq")), seq);
+	json_decref(j);
+	/* the hold still ends 1 h after it began (T0 + 1 h + 1 h) */
+	run_until(f, T0 + 2 * HOUR - 1, 0.99);
+	assert_at(f, ENG_HOLDING, "gradual", 1);
+	run_until(f, T0 + 2 * HOUR, 0.99);
+	assert_int_equal(f->calls, 1);
+	assert_at(f, ENG_HOLDING, "gradual", 3);
+}
+
+static void
+engine_open__pending_record__appended_once_after_crash(void **state)
+{
+	struct fx *f = *state;
+	struct journal *j;
+	char *buf, *last;
+	size_t len;
+	char err[256];
+	int fd;
+
+	run_until(f, T0 + HOUR, 0.99);
+	engine_close(f->e);
+	f->e = NULL;
+	/* simulate a crash between the state write and the journal append: drop the last line */
+	assert_int_equal(fs_read_all(f->journal_path, 1 << 20, &buf, &len), 0);
+	buf[len - 1] = '\0';
+	last = strrchr(buf, '\n');
+	assert_non_null(last);
+	fd = open(f->journal_path, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, buf, (size_t)(last - buf) + 1), (ssize_t)((last - buf) + 1));
+	close(fd);
+	free(buf);
+	assert_int_equal(journal_open(&j, f->journal_path, err, sizeof(err)), 0);
+	uint64_t before = journal_last_seq(j);
+	journal_close(j);
+	open_engine(f, NULL, 0);
+	assert_int_equal(journal_open(&j, f->journal_path, err, sizeof(err)), 0);
+	assert_int_equal(journal_last_seq(j), before + 1);
+	journal_close(j);
+	engine_close(f->e);
+	f->e = NULL;
+	/* a second restart appends nothing */
+	open_engine(f, NULL, 0);
+	assert_int_equal(journal_open(&j, f->journal_path, err, sizeof(err)), 0);
+	assert_int_equal(journal_last_seq(j), before + 1);
+	journal_close(j);
+}
+
+static void
+engine_open__changed_plan__refused_unless_accepted(void **state)
+{
+	struct fx *f = *state;
+	struct engine_opts o = { 0 };
+	char err[512], *changed;
+	struct plan *p2;
+
+	engine_tick(f->e);
+	engine_close(f->e);
+	f->e = NULL;
+	changed = malloc(sizeof(PLAN) + 32);
+	snprintf(changed, sizeof(PLAN) + 32, "%s", PLAN);
+	strstr(changed, "hold: 1h")[7] = 'm';     /* parallel hold 1h -> 1m */
+	assert_int_equal(plan_load_buffer("t.yaml", changed, strlen(changed), &p2, NULL, NULL), 0);
+	free(changed);
+	o.plan = p2;
+	o.state_dir = f->state_dir;
+	o.clock = f->clk;
+	o.metrics = f->m;
+	o.flags = f->flags;
+	assert_int_equal(engine_open(&f->e, &o, err, sizeof(err)), -ESTALE);
+	assert_non_null(strstr(err, "--accept-plan-change"));
+	o.accept_plan_change = 1;
+	assert_int_equal(engine_open(&f->e, &o, err, sizeof(err)), 0);
+	assert_at(f, ENG_HOLDING, "parallel", 1);
+	engine_close(f->e);
+	f->e = NULL;
+	plan_free(p2);
+	/* the journal says so */
+	assert_int_equal(fs_read_all(f->journal_path, 1 << 20, &changed, NULL), 0);
+	assert_non_null(strstr(changed, "\"kind\":\"plan_change\""));
+	free(changed);
+	/* and the accepted hash is now the state's: the old plan is the changed one */
+	o.plan = f->plan;
+	o.accept_plan_change = 0;
+	assert_int_equal(engine_open(&f->e, &o, err, sizeof(err)), -ESTALE);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(x) cmocka_unit_test_setup_teardown(x, setup, teardown)
+		T(engine_tick__fresh__drill_then_gate_then_parallel_hold),
+		T(engine_tick__hold__not_before_deadline),
+		T(engine_gates__fail__rolls_back),
+		T(engine_gates__inconclusive__pauses_then_promote_advances),
+		T(engine_act__manual_approval__resume_refused_promote_passes),
+		T(engine_act__pause_during_hold__paused_time_not_counted),
+		T(engine_act__abort_then_retry__reenters_the_step),
+		T(engine_act__rollback_and_skip_to_phase),
+		T(engine_triggers__expr__fires_only_after_n_checks),
+		T(engine_triggers__match__armed_from_phase_count_in_window),
+		T(engine_call__failure__pauses_and_resume_retries),
+		T(engine_open__restart__resumes_with_absolute_deadline),
+		T(engine_open__pending_record__appended_once_after_crash),
+		T(engine_open__changed_plan__refused_unless_accepted),
+	};
+
+	log_set_level(LOG_LVL_ERROR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
