@@ -622,23 +622,22 @@ value_json(const struct flag_value *v)
 	return json_null();
 }
 
-/* One audit line.  0 or -errno. */
-static int
-audit(const struct flags *f, const char *who, const char *name, const struct flag_value *old,
+/* Append one audit line (with its newline) for NAME to B. */
+static void
+audit_line(struct buf *b, const char *who, const char *name, const struct flag_value *old,
     const struct flag_value *new, const char *reason, uint64_t gen)
 {
 	char when[96];
 	long long t_ms;
 	json_t *o;
-	char *line = NULL;
-	int rc;
+	char *line;
 
-	if (f->audit_path == NULL)
-		return 0;
 	iso_time(when, sizeof(when), &t_ms);
 	o = json_object();
-	if (o == NULL)
-		return -ENOMEM;
+	if (o == NULL) {
+		b->oom = 1;
+		return;
+	}
 	json_object_set_new(o, "time", json_string(when));
 	json_object_set_new(o, "t_ms", json_integer(t_ms));
 	json_object_set_new(o, "kind", json_string("flag"));
@@ -650,20 +649,42 @@ audit(const struct flags *f, const char *who, const char *name, const struct fla
 	json_object_set_new(o, "generation", json_integer((json_int_t)gen));
 	line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
-	if (line == NULL)
-		return -ENOMEM;
-	size_t n = strlen(line);
-	char *nl = realloc(line, n + 2);
-
-	if (nl == NULL) {
-		free(line);
-		return -ENOMEM;
+	if (line == NULL) {
+		b->oom = 1;
+		return;
 	}
-	nl[n] = '\n';
-	nl[n + 1] = '\0';
-	rc = fs_append_sync(f->audit_path, nl, n + 1, 0644);
-	free(nl);
+	bprintf(b, "%s\n", line);
+	free(line);
+}
+
+/* Append the lines in B to the journal in one write and one fdatasync.  0 or -errno. */
+static int
+audit_flush(const struct flags *f, struct buf *b)
+{
+	int rc;
+
+	if (f->audit_path == NULL || b->len == 0)
+		rc = 0;
+	else if (b->oom)
+		rc = -ENOMEM;
+	else
+		rc = fs_append_sync(f->audit_path, b->p, b->len, 0644);
+	free(b->p);
+	memset(b, 0, sizeof(*b));
 	return rc;
+}
+
+/* One audit record, written at once.  0 or -errno. */
+static int
+audit(const struct flags *f, const char *who, const char *name, const struct flag_value *old,
+    const struct flag_value *new, const char *reason, uint64_t gen)
+{
+	struct buf b = { 0 };
+
+	if (f->audit_path == NULL)
+		return 0;
+	audit_line(&b, who, name, old, new, reason, gen);
+	return audit_flush(f, &b);
 }
 
 static long long
@@ -830,10 +851,14 @@ write_locked(struct flags *f, size_t n, const char *const *names, const char *co
 	f->generation = gen;
 	f->broken = 0;
 	f->error[0] = '\0';
-	for (i = 0; i < n; i++) {
-		int arc = audit(f, who, ch[i].name, &ch[i].old, &ch[i].new, reason, gen);
+	if (f->audit_path != NULL) {
+		struct buf lines = { 0 };
+		int arc;
 
-		if (arc != 0 && rc == 0) {
+		/* one append for the whole write: one fdatasync, and no reader sees half of it */
+		for (i = 0; i < n; i++)
+			audit_line(&lines, who, ch[i].name, &ch[i].old, &ch[i].new, reason, gen);
+		if ((arc = audit_flush(f, &lines)) != 0) {
 			/* the flags are written; say the journal is not */
 			seterr(err, errlen, "%s: audit append failed: %s", f->audit_path,
 			    strerror(-arc));
