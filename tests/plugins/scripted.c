@@ -2,12 +2,12 @@
  * scripted.so — a test plugin that emits scripted events (rolloutd-plugin(3)).
  *
  * Config (`with:`):
- *   events: [ "balance #7 100 0 20000000000000 1700000000000", ... ]  (inline script)
+ *   events: [ "balance @7 100 0 20000000000000 1700000000000", ... ]  (inline script)
  *   script: FILE          (one event per line; '#'-comments are not allowed mid-line)
  *   delay: 10ms           (between events; default 0)
  *   sink_file: FILE       (as a sink: append each alert as a JSON line)
  *   fail_start: true      (start() fails, for tests)
- * Script lines (PK is 64 hex digits or #N = 32 bytes of value N):
+ * Script lines (PK is 64 hex digits or @N = 32 bytes of value N):
  *   first PK BLOCK TOTAL [BLOCK_TIME_MS]          first observation (no alert)
  *   balance PK BLOCK BEFORE AFTER [BLOCK_TIME_MS] a change of `free` at BLOCK
  *   window PK START_MS END_MS BEFORE AFTER        a baseline-style window diff
@@ -57,7 +57,7 @@ parse_pk(const char *s, uint8_t pk[32])
 {
 	if (s == NULL)
 		return -EINVAL;
-	if (s[0] == '#') {
+	if (s[0] == '@') {
 		memset(pk, atoi(s + 1) & 0xff, 32);
 		return 0;
 	}
