@@ -158,13 +158,13 @@ drain_until(struct env *e, const char *needle, int want)
 {
 	struct timespec ts = { 0, 5 * 1000000L };
 
-	for (int i = 0; i < 1000; i++) {
+	for (int i = 0; i < 4000; i++) {
 		pipeline_drain(e->p);
 		if (count_lines(e->sink, needle) >= want)
 			return;
 		nanosleep(&ts, NULL);
 	}
-	fail_msg("timed out waiting for %d x %s in the sink", want, needle);
+	fail_msg("timed out waiting for %d x %s in the sink", want, needle); /* ~20 s */
 }
 
 /* 10 decimals: 2,000,000 DOT = 2e16 planck */
@@ -197,11 +197,13 @@ pipeline__parallel_mode__baseline_delivered_candidate_shadowed(void **state)
 	assert_int_equal(pipeline_start(e.p), 0);
 	drain_until(&e, "\"system\":\"baseline\"", 1);
 	/* wait for the candidate's script to be fully consumed too */
-	for (int i = 0; i < 1000; i++) {
+	for (int i = 0;; i++) {
 		pipeline_drain(e.p);
 		assert_int_equal(pipeline_command(e.p, "candidate", "stats", NULL, reply, sizeof(reply)), 0);
 		if (strstr(reply, "\"emitted\":5") && e.nlogs > 0)
 			break;
+		if (i == 4000)
+			fail_msg("candidate script not consumed: %s", reply);
 		usleep(5000);
 	}
 	pipeline_drain(e.p);
