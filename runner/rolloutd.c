@@ -128,15 +128,16 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 64;
 	}
-	if (o.data_dir == NULL)
-		o.data_dir = getenv("DATA_PATH") ? getenv("DATA_PATH") : "./data";
 	if (o.verbose > 0)
 		log_set_level(o.verbose > 1 ? LOG_LVL_DEBUG : LOG_LVL_INFO);
 	if (check)
 		return check_main(&o);
+	/* a simulation touches a data directory only when --data-dir names one */
 	if (o.simulate != NULL)
 		return simulate_main(&o);
 	if (o.explain)
 		return explain_main(&o);
+	if (o.data_dir == NULL)
+		o.data_dir = getenv("DATA_PATH") ? getenv("DATA_PATH") : "./data";
 	return daemon_main(&o);
 }
