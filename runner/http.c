@@ -248,6 +248,10 @@ session_write(struct http_server *s, struct lws *wsi, struct http_session *ss)
 		    (const unsigned char *)"allow:", (const unsigned char *)ss->rs.allow,
 		    (int)strlen(ss->rs.allow), &p, end))
 			return -1;
+		if (ss->rs.location != NULL && lws_add_http_header_by_name(wsi,
+		    (const unsigned char *)"location:", (const unsigned char *)ss->rs.location,
+		    (int)strlen(ss->rs.location), &p, end))
+			return -1;
 		if (ss->rs.www_authenticate && lws_add_http_header_by_name(wsi,
 		    (const unsigned char *)"www-authenticate:",
 		    (const unsigned char *)"Bearer realm=\"rolloutd\"", 23, &p, end))

@@ -52,6 +52,7 @@ struct http_response {
 	const char *allow;             /* "Allow" header for 405, or NULL */
 	int www_authenticate;          /* add WWW-Authenticate: Bearer (401) */
 	const char *cache_control;     /* NULL: "no-store" */
+	const char *location;          /* "Location" header (redirects), or NULL */
 };
 
 typedef void (*http_handler_fn)(void *ctx, const struct http_request *rq,
