@@ -1247,7 +1247,7 @@ static json_t *
 run_test(struct alerting *a, int critical, const char *arg)
 {
 	struct rollout_alert al;
-	char id[33], title[128], msg[512], host[128] = "localhost";
+	char id[33], title[256], msg[512], host[128] = "localhost";
 	int64_t deadline;
 	json_t *root, *chans;
 	size_t i;

@@ -25,9 +25,13 @@ drv() {
   IFS= read -r -t 60 ANSWER <&"$DRV_OUT" || { tail -n 20 "$TMP/drv.err" >&2; fail "driver did not answer [$*]"; }
 }
 
+# drv_quit: stop and destroy the plugin; the driver must exit 0 (under
+# ASan that includes "no leaks").
 drv_quit() {
+  local rc=0
   echo quit >&"$DRV_IN"
-  wait "$DRV_PID_SAVED" 2>/dev/null || true
+  wait "$DRV_PID_SAVED" 2>/dev/null || rc=$?
+  [ "$rc" = 0 ] || { tail -n 30 "$TMP/drv.err" >&2; fail "driver exited with status $rc"; }
 }
 
 drv_kill9() {
