@@ -546,7 +546,7 @@ cmd_rollback(struct ctl *c)
 		    "emergencyRollback at once, consulting no gate; run `rolloutctl rollback --force "
 		    "[--reason TEXT]` if you mean it");
 	body = json_pack("{s:s, s:s}", "reason", reason, "who", c->who);
-	api_call(c, "POST", "/api/emergency/rollback", body, 5000, &r);
+	api_call(c, "POST", "/api/emergency/rollback", body, 3000, &r);
 	json_decref(body);
 	if (r.transport == 0 && r.status >= 200 && r.status <= 299) {
 		if (c->json)
