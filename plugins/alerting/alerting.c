@@ -40,7 +40,11 @@
 #define LOG(a, lvl, ...) (a)->host->log((a)->host->ctx, (lvl), __VA_ARGS__)
 
 /* Types that go out on every channel, unfiltered and unthrottled. */
-static const char *const CRITICAL_TYPES[] = { "rollout.rollback", "rollout.trigger", NULL };
+static const char *const CRITICAL_TYPES[] = { "rollout.rollback", "rollout.trigger",
+	"rollout.emergency_rollback", NULL };
+/* The same events as the runner's notifications name them (rollout == 1). */
+static const char *const CRITICAL_NOTIFY_TYPES[] = { "rollback", "emergency_rollback", "trigger",
+	NULL };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static int curl_ok;
@@ -1090,12 +1094,15 @@ alerting_destroy(void *self)
 }
 
 static int
-is_critical_type(const char *type)
+is_critical_event(const char *type, int rollout)
 {
 	size_t i;
 
 	for (i = 0; CRITICAL_TYPES[i] != NULL; i++)
 		if (strcmp(type, CRITICAL_TYPES[i]) == 0)
+			return 1;
+	for (i = 0; rollout && CRITICAL_NOTIFY_TYPES[i] != NULL; i++)
+		if (strcmp(type, CRITICAL_NOTIFY_TYPES[i]) == 0)
 			return 1;
 	return 0;
 }
@@ -1129,7 +1136,7 @@ accept_alert(struct alerting *a, const struct rollout_alert *in, int force, int 
 	key = al.key && al.key[0] ? al.key : al.id;
 	if ((int)al.severity < 0 || al.severity > ROLLOUT_SEV_CRITICAL)
 		al.severity = ROLLOUT_SEV_CRITICAL;   /* unknown: err on the loud side */
-	critical = force || is_critical_type(type);
+	critical = force || is_critical_event(type, al.rollout);
 	if ((j = format_alert_json(&al)) == NULL)
 		return -ENOMEM;
 	if (id_out)
