@@ -683,9 +683,11 @@ eval_metric(struct evalctx *c, const struct enode *n)
 	double v = NAN;
 	int rc;
 
-	if (c->m == NULL)
-		rc = -ENOENT;
-	else if (n->fn == EXPR_FN_LATEST)
+	if (c->m == NULL) {
+		r.why = "no metrics";
+		return r;
+	}
+	if (n->fn == EXPR_FN_LATEST)
 		rc = c->m->latest ? c->m->latest(c->m->ctx, n->metric, &v, &ns) : -ENOENT;
 	else
 		rc = c->m->window ? c->m->window(c->m->ctx, n->metric, n->fn, n->window_ms, &v, &ns) :
@@ -712,8 +714,8 @@ eval_metric(struct evalctx *c, const struct enode *n)
 		r.why = "too few samples";
 		return r;
 	}
-	if (isnan(v)) {
-		r.why = "NaN";
+	if (!isfinite(v)) {
+		r.why = isnan(v) ? "NaN" : "infinite";
 		return r;
 	}
 	r.v = v;

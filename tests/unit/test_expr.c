@@ -66,6 +66,8 @@ static const struct fake_metric healthy[] = {
 	{ "thin.metric", EXPR_FN_LATEST, 0, 5, 2 },
 	{ "nan.metric", EXPR_FN_LATEST, 0, NAN, 10 },
 	{ "zero.requests", EXPR_FN_RATE, 600000, 0, 0 },
+	{ "inf.metric", EXPR_FN_LATEST, 0, INFINITY, 10 },
+	{ "few.errors", EXPR_FN_RATE, 600000, 0.002, 2 },
 };
 
 static enum verdict
@@ -177,6 +179,25 @@ expr_eval__missing_data__inconclusive_never_pass(void **state)
 	/* but a gauge window with no samples is no data */
 	assert_int_equal(eval("avg(candidate.panics, 5m) < 1", 1, &r), VERDICT_INCONCLUSIVE);
 	assert_int_equal(eval("max(shadow.accuracy, 5m) < 1", 1, &r), VERDICT_INCONCLUSIVE);
+	/* infinite values are unknown too */
+	assert_int_equal(eval("inf.metric > 1", 1, &r), VERDICT_INCONCLUSIVE);
+	assert_string_equal(r.detail, "inf.metric = ? (infinite) (10 samples) > 1");
+}
+
+static void
+expr_eval__min_samples__guards_estimates_not_event_counts(void **state)
+{
+	struct expr_result r;
+
+	(void)state;
+	/* two error events are two events, even when the gate wants 100 samples */
+	assert_int_equal(eval("rate(few.errors, 10m) < 0.005", 100, &r), VERDICT_PASS);
+	assert_int_equal(eval("rate(few.errors, 10m) / rate(candidate.requests, 10m) < 0.005", 100,
+	    &r), VERDICT_PASS);
+	/* but the 1440-sample accuracy is too thin for min_samples 2000 */
+	assert_int_equal(eval("shadow.accuracy >= 0.95", 2000, &r), VERDICT_INCONCLUSIVE);
+	assert_int_equal(eval("p95(candidate.alert_latency, 1h) < 5s", 121, &r), VERDICT_INCONCLUSIVE);
+	assert_int_equal(eval("p95(candidate.alert_latency, 1h) < 5s", 120, &r), VERDICT_PASS);
 }
 
 static void
@@ -316,6 +337,7 @@ main(void)
 		cmocka_unit_test(expr_eval__arithmetic_and_precedence),
 		cmocka_unit_test(expr_eval__missing_data__inconclusive_never_pass),
 		cmocka_unit_test(expr_eval__three_valued_logic__truth_table),
+		cmocka_unit_test(expr_eval__min_samples__guards_estimates_not_event_counts),
 		cmocka_unit_test(expr_eval__no_metrics_interface__inconclusive),
 		cmocka_unit_test(expr_foreach_metric__lists_every_operand),
 		cmocka_unit_test(expr_parse__errors__column_and_message),
