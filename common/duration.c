@@ -64,6 +64,11 @@ duration_parse(const char *s, int64_t *ms, char *err, size_t errlen)
 			snprintf(err, errlen, "'%s': missing unit (ms, s, m, h or d)", s);
 			return -EINVAL;
 		}
+		if (*p == ' ' || *p == '\t') {
+			snprintf(err, errlen, "'%s': no spaces in a duration (write e.g. 7d, 30s or 1h30m)",
+			    s);
+			return -EINVAL;
+		}
 		ulen = 0;
 		while (p[ulen] >= 'a' && p[ulen] <= 'z')
 			ulen++;

@@ -56,7 +56,8 @@ duration_parse__bad_input__clear_error(void **state)
 	parse_bad("30m1h", -EINVAL, "'30m1h': units must go from the largest to the smallest, each once");
 	parse_bad("1h1h", -EINVAL, "'1h1h': units must go from the largest to the smallest, each once");
 	parse_bad("s", -EINVAL, "'s': expected a number at 's' (write e.g. 30s, 10m, 24h or 7d)");
-	parse_bad("5 m", -EINVAL, "'5 m': unknown unit ' ' (use ms, s, m, h or d)");
+	parse_bad("5 m", -EINVAL, "'5 m': no spaces in a duration (write e.g. 7d, 30s or 1h30m)");
+	parse_bad("5m ", -EINVAL, "'5m ': expected a number at ' ' (write e.g. 30s, 10m, 24h or 7d)");
 	parse_bad("99999999999999999999d", -ERANGE, "'99999999999999999999d': duration too large");
 	parse_bad("999999d", -ERANGE, "'999999d': duration too large");
 }
