@@ -779,6 +779,24 @@ check_system(struct loader *l, const struct ynode *n, const char *role, struct p
 		s->with = v;
 }
 
+/* A file with only the keys an included file may have (and at least one of them). */
+static int
+is_fragment(const struct ynode *doc)
+{
+	size_t i, j;
+
+	if (doc->len == 0)
+		return 0;
+	for (i = 0; i < doc->len; i++) {
+		for (j = 0; include_keys[j] != NULL; j++)
+			if (strcmp(doc->keys[i]->scalar, include_keys[j]) == 0)
+				break;
+		if (include_keys[j] == NULL)
+			return 0;
+	}
+	return 1;
+}
+
 static void
 check_top(struct loader *l, const struct ynode *doc)
 {
@@ -786,6 +804,11 @@ check_top(struct loader *l, const struct ynode *doc)
 	const struct ynode *v;
 	long long ll;
 
+	if (is_fragment(doc)) {
+		err_at(l, doc->file, doc->line, doc->col, "this is a plan fragment (no version:, name: "
+		    "or systems:); check the plan that includes it");
+		return;
+	}
 	v = ynode_get(doc, "version");
 	if (v == NULL)
 		err_at(l, doc->file, doc->line, doc->col, "missing required key 'version' (write version: 1)");
