@@ -13,6 +13,7 @@
 #include "ynode.h"
 
 #define U128_MAX (~(rollout_u128)0)
+#define RULES_EXTRA_MAX 16
 
 struct rules {
 	char system[16];
@@ -23,6 +24,8 @@ struct rules {
 	/* accounts: open addressing on the public key */
 	struct rules_account *slots;
 	size_t nslots, count;
+	struct rules_rule extra[RULES_EXTRA_MAX];
+	size_t nextra;
 };
 
 /* ---- u128 arithmetic and formatting ------------------------------------------------ */
@@ -392,30 +395,16 @@ rule_large_movement(struct rules *r, const struct rules_account *acct,
 	neg = rules_total_delta(&bc->before, &bc->after, &mag);
 	if (mag < r->lm.info)
 		return 0;
-	memset(&a, 0, sizeof(a));
-	if (mag >= r->lm.critical) {
-		a.severity = ROLLOUT_SEV_CRITICAL;
+	if (mag >= r->lm.critical)
 		thr = r->lm.critical;
-	} else if (mag >= r->lm.warning) {
-		a.severity = ROLLOUT_SEV_WARNING;
+	else if (mag >= r->lm.warning)
 		thr = r->lm.warning;
-	} else {
-		a.severity = ROLLOUT_SEV_INFO;
+	else
 		thr = r->lm.info;
-	}
-	snprintf(a.type, sizeof(a.type), "large_movement");
-	snprintf(a.system, sizeof(a.system), "%s", r->system);
-	memcpy(a.pubkey, bc->pubkey, 32);
-	rules_account_string(bc->pubkey, r->ss58_prefix, a.account, sizeof(a.account));
-	snprintf(a.label, sizeof(a.label), "%s", acct ? acct->label : "");
-	a.negative = neg;
-	a.amount = mag;
-	rules_format_tokens(mag, r->decimals, neg, a.amount_tokens, sizeof(a.amount_tokens));
-	a.block_from = bc->block_from;
-	a.block_to = bc->block_to;
-	a.window_start_ms = bc->window_start_ms;
-	a.window_end_ms = bc->window_end_ms;
-	a.time_ms = bc->observed_ms ? bc->observed_ms : now_ms;
+	rules_alert_init(r, &a, "large_movement", mag >= r->lm.critical ? ROLLOUT_SEV_CRITICAL :
+	    mag >= r->lm.warning ? ROLLOUT_SEV_WARNING : ROLLOUT_SEV_INFO, bc->pubkey, neg, mag, bc,
+	    bc->observed_ms ? bc->observed_ms : now_ms);
+	(void)acct;
 	if (bc->block_to) {
 		snprintf(a.key, sizeof(a.key), "large_movement:%s:%llu", a.account,
 		    (unsigned long long)bc->block_to);
@@ -459,6 +448,81 @@ static const rules_balance_rule rules_table[] = {
 };
 
 int
+rules_add(struct rules *r, const struct rules_rule *rule)
+{
+	if (r->nextra >= RULES_EXTRA_MAX)
+		return -E2BIG;
+	r->extra[r->nextra++] = *rule;
+	return 0;
+}
+
+void *
+rules_rule_arg(const struct rules *r, const char *name)
+{
+	for (size_t i = 0; i < r->nextra; i++)
+		if (r->extra[i].name && strcmp(r->extra[i].name, name) == 0)
+			return r->extra[i].arg;
+	return NULL;
+}
+
+const char *
+rules_system(const struct rules *r)
+{
+	return r->system;
+}
+
+unsigned
+rules_decimals(const struct rules *r)
+{
+	return r->decimals;
+}
+
+const char *
+rules_symbol(const struct rules *r)
+{
+	return r->symbol;
+}
+
+uint16_t
+rules_ss58_prefix(const struct rules *r)
+{
+	return r->ss58_prefix;
+}
+
+struct rules_account *
+rules_account_get(struct rules *r, const uint8_t pubkey[32])
+{
+	return rules_get(r, pubkey);
+}
+
+void
+rules_alert_init(const struct rules *r, struct rules_alert *a, const char *type,
+    enum rollout_severity sev, const uint8_t pubkey[32], int negative, rollout_u128 amount,
+    const struct rollout_balance_change *bc, int64_t time_ms)
+{
+	const struct rules_account *acct = rules_find(r, pubkey);
+
+	memset(a, 0, sizeof(*a));
+	snprintf(a->type, sizeof(a->type), "%s", type);
+	a->severity = sev;
+	snprintf(a->system, sizeof(a->system), "%s", r->system);
+	memcpy(a->pubkey, pubkey, 32);
+	rules_account_string(pubkey, r->ss58_prefix, a->account, sizeof(a->account));
+	snprintf(a->label, sizeof(a->label), "%s", acct ? acct->label : "");
+	a->negative = negative && amount != 0;
+	a->amount = amount;
+	rules_format_tokens(amount, r->decimals, a->negative, a->amount_tokens,
+	    sizeof(a->amount_tokens));
+	if (bc) {
+		a->block_from = bc->block_from;
+		a->block_to = bc->block_to;
+		a->window_start_ms = bc->window_start_ms;
+		a->window_end_ms = bc->window_end_ms;
+	}
+	a->time_ms = time_ms;
+}
+
+int
 rules_balance(struct rules *r, const struct rollout_balance_change *bc, int64_t now_ms,
     rules_alert_fn fn, void *ctx)
 {
@@ -469,6 +533,9 @@ rules_balance(struct rules *r, const struct rollout_balance_change *bc, int64_t 
 	if (bc->has_before) {
 		for (size_t i = 0; i < sizeof(rules_table) / sizeof(rules_table[0]); i++)
 			n += rules_table[i](r, a, bc, now_ms, fn, ctx);
+		for (size_t i = 0; i < r->nextra; i++)
+			if (r->extra[i].balance)
+				n += r->extra[i].balance(r, a, bc, now_ms, fn, ctx);
 	}
 	if (a) {
 		a->data = bc->after;
@@ -484,20 +551,23 @@ int
 rules_snapshot(struct rules *r, const struct rollout_snapshot *s, int64_t now_ms,
     rules_alert_fn fn, void *ctx)
 {
-	(void)now_ms;
-	(void)fn;
-	(void)ctx;
+	int n = 0;
+
+	/* rules first, so that they see the previous list's ranks and labels */
+	for (size_t i = 0; fn && i < r->nextra; i++)
+		if (r->extra[i].snapshot)
+			n += r->extra[i].snapshot(r, s, now_ms, fn, ctx);
 	for (size_t i = 0; i < s->count; i++) {
 		const struct rollout_snapshot_entry *e = &s->entries[i];
 		struct rules_account *a = rules_get(r, e->pubkey);
 
 		if (a == NULL)
-			return 0;
+			return n;
 		a->rank = e->rank;
 		if (e->tag_name[0])
 			snprintf(a->label, sizeof(a->label), "%s", e->tag_name);
 		else
 			snprintf(a->label, sizeof(a->label), "%s", e->display);
 	}
-	return 0;
+	return n;
 }

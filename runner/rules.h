@@ -93,6 +93,47 @@ const struct rules_account *rules_account(const struct rules *r, const uint8_t p
 size_t rules_account_count(const struct rules *r);
 const struct rules_large_movement *rules_thresholds(const struct rules *r);
 
+/* ---- adding rules (the whale detection issue) ------------------------------ */
+
+/*
+ * A rule.  BALANCE sees the account's state before the change is applied
+ * (ACCT is NULL only when out of memory) and only real changes
+ * (has_before == 1); SNAPSHOT sees each top-N list.  Each calls FN once
+ * per alert and returns how many it raised.  Either may be NULL.
+ */
+struct rules_rule {
+	const char *name;
+	int (*balance)(struct rules *r, const struct rules_account *acct,
+	    const struct rollout_balance_change *bc, int64_t now_ms, rules_alert_fn fn, void *ctx);
+	int (*snapshot)(struct rules *r, const struct rollout_snapshot *s, int64_t now_ms,
+	    rules_alert_fn fn, void *ctx);
+	void *arg;                        /* the rule's own state (see rules_rule_arg) */
+};
+
+/* Run RULE (copied; RULE->arg stays the caller's) after the built-in ones.  0 or -ENOMEM/-E2BIG. */
+int rules_add(struct rules *r, const struct rules_rule *rule);
+/* The arg of the rule named NAME, or NULL. */
+void *rules_rule_arg(const struct rules *r, const char *name);
+
+/* What a rule needs to know about its instance. */
+const char *rules_system(const struct rules *r);
+unsigned rules_decimals(const struct rules *r);
+const char *rules_symbol(const struct rules *r);
+uint16_t rules_ss58_prefix(const struct rules *r);
+/* Mutable state of PUBKEY (created when new; NULL on out of memory). */
+struct rules_account *rules_account_get(struct rules *r, const uint8_t pubkey[32]);
+
+/*
+ * Start an alert: zero A, set type, severity, system, pubkey, account
+ * (SS58), label (from the account's state), amount (sign/magnitude and
+ * exact tokens), block range and window from BC (may be NULL) and time.
+ * The rule then writes key, title, message, details and calls
+ * rules_alert_id(a->key, a->id).
+ */
+void rules_alert_init(const struct rules *r, struct rules_alert *a, const char *type,
+    enum rollout_severity sev, const uint8_t pubkey[32], int negative, rollout_u128 amount,
+    const struct rollout_balance_change *bc, int64_t time_ms);
+
 /* ---- helpers shared with the comparator and tests ----------------------- */
 
 /*

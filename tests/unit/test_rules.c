@@ -330,6 +330,56 @@ rules__many_accounts__state_kept_per_account(void **state)
 	rules_free(r);
 }
 
+/* A rule added from outside rules.c: alerts on any nonce change. */
+static int
+nonce_rule(struct rules *r, const struct rules_account *acct, const struct rollout_balance_change *bc,
+    int64_t now_ms, rules_alert_fn fn, void *ctx)
+{
+	struct rules_alert a;
+	int *calls = rules_rule_arg(r, "nonce");
+
+	(*calls)++;
+	assert_non_null(acct);
+	if (bc->after.nonce == acct->data.nonce) /* ACCT is the state before the change */
+		return 0;
+	rules_alert_init(r, &a, "nonce", ROLLOUT_SEV_INFO, bc->pubkey, 0, 0, bc, now_ms);
+	snprintf(a.key, sizeof(a.key), "nonce:%s:%u", a.account, bc->after.nonce);
+	rules_alert_id(a.key, a.id);
+	fn(ctx, &a);
+	return 1;
+}
+
+static void
+rules_add__extra_rule__runs_after_builtins_with_prior_state(void **state)
+{
+	struct rules *r = mk("baseline");
+	struct got g = { 0 };
+	int calls = 0;
+	struct rules_rule rule = { "nonce", nonce_rule, NULL, &calls };
+	struct rollout_balance_change bc = change(0, 0, 1, 0, 1);
+
+	(void)state;
+	assert_int_equal(rules_add(r, &rule), 0);
+	assert_string_equal(rules_system(r), "baseline");
+	assert_int_equal(rules_decimals(r), 10);
+	assert_string_equal(rules_symbol(r), "DOT");
+	bc.has_before = 0;
+	bc.after.nonce = 3;
+	assert_int_equal(rules_balance(r, &bc, 7, collect, &g), 0); /* first observation: no rules */
+	assert_int_equal(calls, 0);
+	bc.has_before = 1;
+	bc.before = bc.after;
+	bc.after.nonce = 4;
+	assert_int_equal(rules_balance(r, &bc, 7, collect, &g), 1);
+	assert_int_equal(calls, 1);
+	assert_string_equal(g.last.type, "nonce");
+	assert_string_equal(g.last.system, "baseline");
+	assert_string_equal(g.last.amount_tokens, "0");
+	assert_string_equal(g.last.key, "nonce:15oF4uVJwmo4TdGW7VfQxNLavjCXviqxT9S1MgbjMNHr6Sp5:4");
+	assert_int_equal(rules_account(r, alice)->data.nonce, 4);
+	rules_free(r);
+}
+
 int
 main(void)
 {
@@ -343,6 +393,7 @@ main(void)
 		cmocka_unit_test(rules_create__thresholds_from_yaml),
 		cmocka_unit_test(rules_create__bad_amount__file_line_col),
 		cmocka_unit_test(rules__many_accounts__state_kept_per_account),
+		cmocka_unit_test(rules_add__extra_rule__runs_after_builtins_with_prior_state),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
