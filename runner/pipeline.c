@@ -70,6 +70,7 @@ struct pipeline {
 	enum router_mode mode;
 	int traffic;
 	int64_t last_publish_ms;
+	uint64_t dropped_published;
 	int dirty;
 };
 
@@ -224,6 +225,28 @@ pipeline_on_alert(void *ctx, const struct rules_alert *a)
 
 /* ---- open / start / stop / close -------------------------------------------------------- */
 
+static void
+pipeline_describe(struct metrics *m)
+{
+	static const struct { const char *name; enum metric_type type; const char *help; } d[] = {
+		{ "bus.depth", METRIC_GAUGE, "events waiting for the runner thread" },
+		{ "bus.dropped", METRIC_COUNTER, "events and samples refused because the bus was full" },
+		{ "router.traffic", METRIC_GAUGE, "candidate traffic percent the router applies" },
+		{ "alerts.delivered", METRIC_COUNTER, "whale alerts handed to the alerting plugin" },
+		{ "baseline.alert_latency", METRIC_GAUGE, "seconds from the window end to the baseline's alert" },
+		{ "candidate.alert_latency", METRIC_GAUGE, "seconds from the block time to the candidate's alert" },
+		{ "shadow.accuracy", METRIC_GAUGE, "(matched alerts + agreeing balances) / all decided" },
+		{ "shadow.balance_agreement", METRIC_GAUGE, "baseline snapshot balances the candidate matched to the planck" },
+		{ "shadow.matched", METRIC_COUNTER, "baseline alerts the candidate's changes matched" },
+		{ "shadow.missed", METRIC_COUNTER, "baseline alerts the candidate's changes did not match" },
+		{ "shadow.extra", METRIC_COUNTER, "candidate-only alerts (coverage gain)" },
+		{ "shadow.lead_time", METRIC_GAUGE, "seconds the candidate alerted before the baseline" },
+	};
+
+	for (size_t i = 0; i < sizeof(d) / sizeof(d[0]); i++)
+		metrics_describe(m, d[i].name, d[i].type, d[i].help);
+}
+
 static int
 pipeline_load_role(struct pipeline *p, int i, const struct plan_system *sys, char *err,
     size_t errlen)
@@ -321,6 +344,7 @@ pipeline_open(struct pipeline **out, const struct pipeline_opts *o, char *err, s
 		snprintf(err, errlen, "pipeline: out of memory");
 		goto fail;
 	}
+	pipeline_describe(o->metrics);
 	p->mode = router_mode_from_flags(o->flags, &p->traffic);
 	if (!o->no_plugins && plan) {
 		/* The sink first, so that sources never run without it. */
@@ -498,7 +522,10 @@ pipeline_publish(struct pipeline *p, int64_t now)
 	p->last_publish_ms = now;
 	bus_get_stats(p->bus, &st);
 	metrics_record(p->o.metrics, "bus.depth", (double)st.depth);
-	metrics_record(p->o.metrics, "bus.dropped", (double)(st.dropped + st.dropped_balance));
+	/* a counter: one sample per publication with the increment */
+	metrics_record(p->o.metrics, "bus.dropped",
+	    (double)(st.dropped + st.dropped_balance - p->dropped_published));
+	p->dropped_published = st.dropped + st.dropped_balance;
 	metrics_record(p->o.metrics, "router.traffic", (double)p->traffic);
 }
 
