@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -443,6 +444,70 @@ report_offline_write(const struct ctl *c, const struct flags *f, const char *why
 		printf("%s\n", extra);
 }
 
+/* The built-in flags' types; a plan's flags are typed by GET /api/flags. */
+static const char *
+builtin_type(const char *name)
+{
+	if (!strcmp(name, "enableHybridSystem") || !strcmp(name, "enableParallelMode") ||
+	    !strcmp(name, "emergencyRollback"))
+		return "bool";
+	if (!strcmp(name, "hybridTrafficPercent"))
+		return "int";
+	if (!strcmp(name, "rolloutPhase"))
+		return "string";
+	return NULL;
+}
+
+/*
+ * VALUE as the JSON the API expects for flag NAME.  A value that does not
+ * fit the type is sent as a string: the daemon then names the problem.
+ */
+static json_t *
+api_value(struct ctl *c, const char *name, const char *value, json_t **types)
+{
+	const char *t = builtin_type(name);
+	char *end;
+	long long iv;
+
+	if (t == NULL) {
+		if (*types == NULL) {
+			struct reply r;
+
+			api_call(c, "GET", "/api/flags", NULL, 5000, &r);
+			if (r.transport == 0 && r.status == 200 && r.body &&
+			    json_is_object(json_object_get(r.body, "types")))
+				*types = json_incref(json_object_get(r.body, "types"));
+			else
+				*types = json_object();
+			reply_free(&r);
+		}
+		t = json_string_value(json_object_get(*types, name));
+	}
+	if (t == NULL) {
+		/* unknown to us and to the daemon: guess, the daemon will refuse it anyway */
+		if (!strcmp(value, "true") || !strcmp(value, "false"))
+			return json_boolean(!strcmp(value, "true"));
+		iv = strtoll(value, &end, 10);
+		if (*value && *end == '\0')
+			return json_integer(iv);
+		return json_string(value);
+	}
+	if (!strcmp(t, "bool")) {
+		if (!strcasecmp(value, "true") || !strcmp(value, "1") || !strcasecmp(value, "yes") ||
+		    !strcasecmp(value, "on"))
+			return json_true();
+		if (!strcasecmp(value, "false") || !strcmp(value, "0") || !strcasecmp(value, "no") ||
+		    !strcasecmp(value, "off"))
+			return json_false();
+	} else if (!strcmp(t, "int")) {
+		errno = 0;
+		iv = strtoll(value, &end, 10);
+		if (*value && *end == '\0' && errno == 0)
+			return json_integer(iv);
+	}
+	return json_string(value);
+}
+
 /*
  * Set flags: through the daemon (one POST /api/flags/NAME per flag) or,
  * when it is not running, on the file under the lock.
@@ -453,6 +518,7 @@ set_flags(struct ctl *c, const char *what, size_t n, const char *const *names,
 {
 	struct flags *f = NULL;
 	struct reply r;
+	json_t *types = NULL;
 	char err[600];
 	size_t i;
 	int rc;
@@ -460,15 +526,8 @@ set_flags(struct ctl *c, const char *what, size_t n, const char *const *names,
 	for (i = 0; i < n; i++) {
 		char path[256];
 		json_t *body, *val;
-		char *end;
-		long long iv;
 
-		if (!strcmp(values[i], "true") || !strcmp(values[i], "false"))
-			val = json_boolean(!strcmp(values[i], "true"));
-		else if ((iv = strtoll(values[i], &end, 10)), *values[i] && *end == '\0')
-			val = json_integer(iv);
-		else
-			val = json_string(values[i]);
+		val = api_value(c, names[i], values[i], &types);
 		body = json_pack("{s:o, s:s, s:s}", "value", val, "who", c->who, "reason",
 		    c->reason ? c->reason : what);
 		snprintf(path, sizeof(path), "/api/flags/%s", names[i]);
@@ -476,22 +535,29 @@ set_flags(struct ctl *c, const char *what, size_t n, const char *const *names,
 		json_decref(body);
 		if (r.transport != 0 && r.unreachable && r.transport == CURLE_COULDNT_CONNECT && i == 0) {
 			reply_free(&r);
+			json_decref(types);
 			goto offline;
 		}
 		if (r.transport != 0) {
 			rc = report_unreachable(c, what, &r);
 			reply_free(&r);
+			json_decref(types);
 			return rc;
 		}
 		if (r.status < 200 || r.status > 299) {
 			rc = report_http_error(c, what, &r);
+			/* an unknown flag or a bad value, as offline */
+			if (r.status == 400 || r.status == 404)
+				rc = EXIT_USAGE;
 			reply_free(&r);
+			json_decref(types);
 			return rc;
 		}
 		if (c->json)
 			print_reply(c, &r, NULL);
 		reply_free(&r);
 	}
+	json_decref(types);
 	if (!c->json)
 		printf("%s (through the daemon at %s)\n", okmsg, c->url);
 	return EXIT_OK;
@@ -593,6 +659,33 @@ cmd_rollback(struct ctl *c)
 	return EXIT_OK;
 }
 
+/* The daemon's GET /api/flags answer, in the same shape as the offline listing. */
+static void
+print_flags_view(const struct ctl *c, json_t *v)
+{
+	json_t *fl = json_object_get(v, "flags"), *x;
+	const char *k;
+
+	if (!json_is_object(fl)) {
+		print_human(v, 0);
+		return;
+	}
+	printf("flags (daemon at %s: %s, generation %" JSON_INTEGER_FORMAT "%s)\n", c->url,
+	    json_string_value(json_object_get(v, "path")) ? json_string_value(json_object_get(v,
+	    "path")) : "?", json_integer_value(json_object_get(v, "generation")),
+	    json_is_true(json_object_get(v, "broken")) ? ", BROKEN" : "");
+	if (json_is_string(json_object_get(v, "error")))
+		printf("BROKEN: %s\n", json_string_value(json_object_get(v, "error")));
+	json_object_foreach(fl, k, x) {
+		printf("  %-22s ", k);
+		print_scalar(x);
+		putchar('\n');
+	}
+	if (json_is_integer(json_object_get(v, "effective_traffic")))
+		printf("  %-22s %" JSON_INTEGER_FORMAT "%%\n", "(effective traffic)",
+		    json_integer_value(json_object_get(v, "effective_traffic")));
+}
+
 static int
 cmd_flags(struct ctl *c)
 {
@@ -604,9 +697,13 @@ cmd_flags(struct ctl *c)
 
 	api_call(c, "GET", "/api/flags", NULL, 15000, &r);
 	if (r.transport == 0 && r.status >= 200 && r.status <= 299) {
-		print_reply(c, &r, NULL);
+		if (c->json || r.body == NULL)
+			print_reply(c, &r, NULL);
+		else
+			print_flags_view(c, r.body);
+		rc = r.body && json_is_true(json_object_get(r.body, "broken")) ? EXIT_ERR : EXIT_OK;
 		reply_free(&r);
-		return EXIT_OK;
+		return rc;
 	}
 	if (r.transport == 0) {
 		rc = report_http_error(c, "flags", &r);
@@ -655,6 +752,86 @@ cmd_flags(struct ctl *c)
 	return rc;
 }
 
+static const char *
+js(json_t *o, const char *k)
+{
+	json_t *v = json_object_get(o, k);
+
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* The daemon's GET /api/status as a short summary (everything with --json). */
+static void
+print_status(json_t *d)
+{
+	json_t *v, *x;
+	const char *k;
+	size_t i;
+
+	if (js(d, "plan") == NULL || js(d, "state") == NULL) {
+		print_human(d, 0);
+		return;
+	}
+	printf("plan:        %s (%s)\n", js(d, "plan"), js(d, "plan_file") ? js(d, "plan_file") : "?");
+	printf("state:       %s", js(d, "state"));
+	if (js(d, "pause_reason") && strcmp(js(d, "pause_reason"), "none") != 0)
+		printf(" (%s)", js(d, "pause_reason"));
+	putchar('\n');
+	if (js(d, "phase")) {
+		v = json_object_get(d, "phases");
+		printf("phase:       %s (%" JSON_INTEGER_FORMAT " of %zu)", js(d, "phase"),
+		    json_integer_value(json_object_get(d, "phase_index")) + 1,
+		    json_is_array(v) ? json_array_size(v) : (size_t)0);
+		if (js(d, "step_desc"))
+			printf(", %s of %" JSON_INTEGER_FORMAT, js(d, "step_desc"),
+			    json_integer_value(json_object_get(d, "steps")));
+		putchar('\n');
+	}
+	printf("traffic:     %" JSON_INTEGER_FORMAT "%% (effective %" JSON_INTEGER_FORMAT "%%)\n",
+	    json_integer_value(json_object_get(d, "traffic")),
+	    json_integer_value(json_object_get(d, "effective_traffic")));
+	if (js(d, "hold_until"))
+		printf("hold until:  %s\n", js(d, "hold_until"));
+	if (js(d, "started_at"))
+		printf("started:     %s\n", js(d, "started_at"));
+	v = json_object_get(d, "gates");
+	if (json_is_array(v) && json_array_size(v)) {
+		puts("gates:");
+		print_human(v, 2);
+	}
+	v = json_object_get(d, "triggers");
+	if (json_is_array(v) && json_array_size(v)) {
+		puts("triggers:");
+		print_human(v, 2);
+	}
+	v = json_object_get(json_object_get(d, "flags"), "flags");
+	if (json_is_object(v)) {
+		printf("flags:       generation %" JSON_INTEGER_FORMAT "%s:",
+		    json_integer_value(json_object_get(json_object_get(d, "flags"), "generation")),
+		    json_is_true(json_object_get(json_object_get(d, "flags"), "broken")) ? " BROKEN" : "");
+		i = 0;
+		json_object_foreach(v, k, x) {
+			printf("%s %s=", i++ ? "," : "", k);
+			print_scalar(x);
+		}
+		putchar('\n');
+	}
+	v = json_object_get(d, "safety");
+	if (json_is_object(v)) {
+		printf("safety:      last drill ");
+		print_scalar(json_object_get(v, "last_drill_ms") ? json_object_get(v, "last_drill_ms")
+								 : json_null());
+		printf(" ms, rollbacks ");
+		print_scalar(json_object_get(v, "rollbacks") ? json_object_get(v, "rollbacks")
+							     : json_null());
+		putchar('\n');
+	}
+	v = json_object_get(d, "last_emergency_rollback");
+	if (json_is_object(v))
+		printf("last emergency rollback: %s by %s (%s)\n", js(v, "time") ? js(v, "time") : "?",
+		    js(v, "who") ? js(v, "who") : "?", js(v, "reason") ? js(v, "reason") : "");
+}
+
 static int
 cmd_status(struct ctl *c)
 {
@@ -663,7 +840,10 @@ cmd_status(struct ctl *c)
 
 	api_call(c, "GET", "/api/status", NULL, 15000, &r);
 	if (r.transport == 0 && r.status >= 200 && r.status <= 299) {
-		print_reply(c, &r, NULL);
+		if (c->json || r.body == NULL)
+			print_reply(c, &r, NULL);
+		else
+			print_status(r.body);
 		reply_free(&r);
 		return EXIT_OK;
 	}
@@ -780,6 +960,9 @@ journal_print(const struct ctl *c, const char *line)
 			printf(" (%s)", json_string_value(json_object_get(o, "reason")));
 		printf(" [generation %" JSON_INTEGER_FORMAT "]\n",
 		    json_integer_value(json_object_get(o, "generation")));
+	} else if (json_is_string(json_object_get(o, "line"))) {
+		/* engine records carry their own one-line summary */
+		printf("%s\n", json_string_value(json_object_get(o, "line")));
 	} else {
 		int first = 1;
 

@@ -42,7 +42,9 @@ class H(BaseHTTPRequestHandler):
         elif mode in ("500", "409", "503"):
             status, out = int(mode), {"error": "mode " + mode, "status": int(mode)}
         elif self.path == "/api/flags":
-            out = {"generation": 5, "flags": {"hybridTrafficPercent": 15}}
+            out = {"path": "/srv/flags.conf", "generation": 5, "broken": False,
+                   "effective_traffic": 15, "flags": {"hybridTrafficPercent": 15},
+                   "types": {"hybridTrafficPercent": "int", "batchSize": "int"}}
         data = json.dumps(out).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -79,7 +81,8 @@ expect 0 status;           last_req 'r["method"]=="GET" and r["path"]=="/api/sta
 expect 0 health;           last_req 'r["path"]=="/api/health"'
 expect 0 stats;            last_req 'r["path"]=="/api/metrics"'
 expect 0 flags;            last_req 'r["path"]=="/api/flags"'
-assert_contains "$TMP/out" "hybridTrafficPercent: 15" "flags human output"
+assert_contains "$TMP/out" "^flags \(daemon at .*/srv/flags.conf, generation 5\)" "flags human output"
+assert_contains "$TMP/out" "hybridTrafficPercent +15" "flags human output"
 expect 0 --json flags
 "$PY" -c 'import json,sys; assert json.load(open(sys.argv[1]))["generation"]==5' "$TMP/out" || fail "flags --json"
 expect 0 pause;            last_req 'r["method"]=="POST" and r["path"]=="/api/emergency/pause" and r["auth"]=="Bearer tok-0123456789abcdef"'
@@ -93,6 +96,10 @@ expect 0 alerts test;      last_req 'r["path"]=="/api/plugins/alerting/test"'
 expect 0 alerts stats --instance ops; last_req 'r["path"]=="/api/plugins/ops/stats"'
 expect 0 enable-parallel;  last_req 'r["path"]=="/api/flags/enableParallelMode" and r["body"]["value"] is True and r["ctype"]=="application/json"'
 expect 0 flag set rolloutPhase gradual; last_req 'r["path"]=="/api/flags/rolloutPhase" and r["body"]["value"]=="gradual" and r["body"]["who"]=="e2e"'
+expect 0 flag set rolloutPhase 7;      last_req 'r["path"]=="/api/flags/rolloutPhase" and r["body"]["value"]=="7"'
+expect 0 flag set enableParallelMode on; last_req 'r["body"]["value"] is True'
+# a plan's flag is typed by what GET /api/flags says
+expect 0 flag set batchSize 12;        last_req 'r["path"]=="/api/flags/batchSize" and r["body"]["value"]==12'
 expect 0 set-traffic 35 --force --reason canary
 "$PY" - "$REQS" <<'EOF' || fail "set-traffic requests"
 import json, sys
