@@ -1143,6 +1143,7 @@ accept_alert(struct alerting *a, const struct rollout_alert *in, int force, int 
 		memcpy(id_out, al.id, sizeof(al.id));
 	for (i = 0; i < a->nchans; i++) {
 		struct channel *ch = a->chans[i];
+		struct entry *e;
 		size_t depth;
 		int rc;
 
@@ -1168,15 +1169,27 @@ accept_alert(struct alerting *a, const struct rollout_alert *in, int force, int 
 			pthread_mutex_unlock(&ch->mu);
 			continue;
 		}
+		if (ch->queued >= a->max_queued) {
+			pthread_mutex_unlock(&ch->mu);
+			LOG(a, ROLLOUT_LOG_ERROR, "channel %s: %zu alerts queued (max_queued):"
+			    " refusing alert %s", ch->name, a->max_queued, al.id);
+			rc_all = -EAGAIN;
+			continue;
+		}
 		if (track) {
 			memcpy(ch->track_id, al.id, sizeof(ch->track_id));
 			ch->track = TRACK_PENDING;
 			ch->track_error[0] = '\0';
 		}
-		rc = deliver_enqueue_locked(ch, j);
-		if (rc == 0 && !force && a->dedup_window_ms > 0)
-			dedup_add(&ch->dedup, key, now);
-		if (rc != 0 && track) {
+		pthread_mutex_unlock(&ch->mu);
+		/* the fsyncs happen without the lock: delivery goes on meanwhile */
+		e = deliver_write(ch, j, &rc);
+		pthread_mutex_lock(&ch->mu);
+		if (e != NULL) {
+			deliver_push_locked(ch, e);
+			if (!force && a->dedup_window_ms > 0)
+				dedup_add(&ch->dedup, key, now);
+		} else if (track) {
 			ch->track = TRACK_FAILED;
 			snprintf(ch->track_error, sizeof(ch->track_error), "outbox: %s",
 			    strerror(-rc));

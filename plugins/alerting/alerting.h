@@ -150,7 +150,12 @@ const char *format_str(const json_t *alert, const char *key); /* "" when absent 
 /* ---- deliver.c ---- */
 /* Create the channel's outbox directory and load (replay) what it holds. */
 int deliver_replay(struct channel *ch);
-/* Write ALERT to CH's outbox (fsync) and queue it.  Caller holds ch->mu. */
+/* Write ALERT to CH's outbox (fsync): a new entry, or NULL with *RC set.
+ * Needs no lock, so the delivery thread goes on while the disk syncs. */
+struct entry *deliver_write(struct channel *ch, json_t *alert, int *rc);
+/* Queue an entry from deliver_write.  Caller holds ch->mu. */
+void deliver_push_locked(struct channel *ch, struct entry *e);
+/* Both, with ch->mu held (-EAGAIN when the queue is full). */
 int deliver_enqueue_locked(struct channel *ch, json_t *alert);
 int deliver_start(struct channel *ch);
 void deliver_stop(struct channel *ch);

@@ -87,8 +87,8 @@ deliver_free_queue(struct channel *ch)
 	ch->queued = 0;
 }
 
-int
-deliver_enqueue_locked(struct channel *ch, json_t *alert)
+struct entry *
+deliver_write(struct channel *ch, json_t *alert, int *rcp)
 {
 	struct alerting *a = ch->a;
 	struct entry *e = NULL;
@@ -98,10 +98,10 @@ deliver_enqueue_locked(struct channel *ch, json_t *alert)
 	unsigned long seq = atomic_fetch_add(&a->seq, 1);
 	int rc;
 
-	if (ch->queued >= a->max_queued)
-		return -EAGAIN;
-	if ((e = calloc(1, sizeof(*e))) == NULL)
-		return -ENOMEM;
+	if ((e = calloc(1, sizeof(*e))) == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
 	if (asprintf(&e->path, "%s/%013lld-%010lu-%s.json", ch->outbox, (long long)now,
 	    seq % 10000000000ul, format_str(alert, "id")) < 0) {
 		e->path = NULL;
@@ -119,16 +119,37 @@ deliver_enqueue_locked(struct channel *ch, json_t *alert)
 	e->alert = json_incref(alert);
 	e->accepted_ms = now;
 	e->next_try = 0;
-	queue_push_locked(ch, e);
-	ch->accepted++;
 	json_decref(doc);
 	free(text);
-	return 0;
+	*rcp = 0;
+	return e;
 fail:
 	json_decref(doc);
 	free(text);
 	entry_free(e);
-	return rc;
+	*rcp = rc;
+	return NULL;
+}
+
+void
+deliver_push_locked(struct channel *ch, struct entry *e)
+{
+	queue_push_locked(ch, e);
+	ch->accepted++;
+}
+
+int
+deliver_enqueue_locked(struct channel *ch, json_t *alert)
+{
+	struct entry *e;
+	int rc;
+
+	if (ch->queued >= ch->a->max_queued)
+		return -EAGAIN;
+	if ((e = deliver_write(ch, alert, &rc)) == NULL)
+		return rc;
+	deliver_push_locked(ch, e);
+	return 0;
 }
 
 static int
@@ -563,10 +584,10 @@ deliver_thread(void *arg)
 
 		err[0] = '\0';
 		rc = send_one(ch, e, err, sizeof(err));
+		lat_ms = wall_ms() - e->accepted_ms;   /* accepted -> confirmed by the peer */
 		if (rc == 0 && unlink(e->path) != 0 && errno != ENOENT)
 			h->log(h->ctx, ROLLOUT_LOG_WARN, "%s: cannot remove %s: %s", ch->name,
 			    e->path, strerror(errno));
-		lat_ms = wall_ms() - e->accepted_ms;
 
 		pthread_mutex_lock(&ch->mu);
 		was_error = ch->last_error[0] != '\0';

@@ -13,7 +13,11 @@
  *                             (keys: id key type severity rollout title message
  *                              time_ms account label amount_planck amount_tokens
  *                              amount_negative symbol block_from block_to system details)
- *   gen N [TYPE [SEVERITY]] -> N distinct alerts with ids gen<tag><i>: "accepted N <ms>"
+ *   gen N [TYPE [SEVERITY [RATE]]]
+ *                          -> N distinct alerts (at most RATE per second when
+ *                             given): "accepted N <ms>"
+ *   keep NAME              -> keep every sample of metric NAME from now on: "keeping"
+ *   quantiles              -> "quantiles COUNT P50 P90 P99 MAX" of the kept samples
  *   cmd NAME [ARG]         -> "reply RC JSON"
  *   wait-idle SECONDS      -> "idle" once nothing is queued, else "busy JSON"
  *   metric NAME            -> "metric NAME COUNT SUM LAST"
@@ -125,12 +129,21 @@ cmd_gen(struct testhost *t, const char *args)
 	unsigned long n = 0, i;
 	unsigned tag = (unsigned)getpid();
 	int64_t t0 = mono_ms();
+	double rate = 0;
 
-	sscanf(args, "%lu %63s %15s", &n, type, sev);
+	sscanf(args, "%lu %63s %15s %lf", &n, type, sev, &rate);
 	for (i = 0; i < n; i++) {
 		struct rollout_alert al;
 		int rc;
 
+		if (rate > 0) {
+			/* pace against the start, so a slow call does not shift the rest */
+			int64_t due = t0 + (int64_t)((double)i * 1000.0 / rate);
+			int64_t now = mono_ms();
+
+			if (due > now)
+				usleep((useconds_t)(due - now) * 1000);
+		}
 		memset(&al, 0, sizeof(al));
 		al.size = sizeof(al);
 		/* 32 hex digits: the driver's pid and the index, so runs never collide */
@@ -153,6 +166,37 @@ cmd_gen(struct testhost *t, const char *args)
 		}
 	}
 	printf("accepted %lu %lld\n", n, (long long)(mono_ms() - t0));
+}
+
+static int
+dbl_cmp(const void *x, const void *y)
+{
+	double a = *(const double *)x, b = *(const double *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+static void
+cmd_quantiles(struct testhost *t)
+{
+	double *v;
+	size_t n;
+
+	pthread_mutex_lock(&t->mu);
+	n = t->nkept;
+	v = n ? malloc(n * sizeof(*v)) : NULL;
+	if (v != NULL)
+		memcpy(v, t->kept, n * sizeof(*v));
+	pthread_mutex_unlock(&t->mu);
+	if (v == NULL) {
+		printf("quantiles 0 0 0 0 0\n");
+		return;
+	}
+	qsort(v, n, sizeof(*v), dbl_cmp);
+	/* nearest rank */
+	printf("quantiles %zu %.6f %.6f %.6f %.6f\n", n, v[(n * 50 + 99) / 100 - 1],
+	    v[(n * 90 + 99) / 100 - 1], v[(n * 99 + 99) / 100 - 1], v[n - 1]);
+	free(v);
 }
 
 static void
@@ -269,6 +313,14 @@ main(int argc, char **argv)
 			struct th_metric m = th_metric_get(&t, arg);
 
 			printf("metric %s %lu %g %g\n", arg, m.count, m.sum, m.last);
+		} else if (strcmp(line, "keep") == 0) {
+			pthread_mutex_lock(&t.mu);
+			snprintf(t.keep_name, sizeof(t.keep_name), "%s", arg);
+			t.nkept = 0;
+			pthread_mutex_unlock(&t.mu);
+			printf("keeping\n");
+		} else if (strcmp(line, "quantiles") == 0) {
+			cmd_quantiles(&t);
 		} else if (strcmp(line, "sleep") == 0) {
 			usleep((useconds_t)atoi(arg) * 1000);
 			printf("slept\n");

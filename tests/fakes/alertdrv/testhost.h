@@ -40,6 +40,10 @@ struct testhost {
 	char log_text[16384];       /* all lines, truncated */
 	struct th_metric metrics[TH_MAX_METRICS];
 	size_t nmetrics;
+	/* every sample of one series, for percentiles (benchmarks) */
+	char keep_name[128];
+	double *kept;
+	size_t nkept, capkept;
 };
 
 #define TH(ctx) ((struct testhost *)(ctx))
@@ -104,6 +108,19 @@ th_metric(void *ctx, const char *name, double value)
 		t->metrics[i].count++;
 		t->metrics[i].sum += value;
 		t->metrics[i].last = value;
+	}
+	if (t->keep_name[0] != '\0' && strcmp(full, t->keep_name) == 0 && t->nkept < 10000000) {
+		if (t->nkept == t->capkept) {
+			size_t cap = t->capkept ? t->capkept * 2 : 4096;
+			double *nk = realloc(t->kept, cap * sizeof(*nk));
+
+			if (nk != NULL) {
+				t->kept = nk;
+				t->capkept = cap;
+			}
+		}
+		if (t->nkept < t->capkept)
+			t->kept[t->nkept++] = value;
 	}
 	pthread_mutex_unlock(&t->mu);
 }
@@ -354,6 +371,9 @@ testhost_free(struct testhost *t)
 	if (t->root)
 		ynode_free(t->root);
 	t->root = NULL;
+	free(t->kept);
+	t->kept = NULL;
+	t->nkept = t->capkept = 0;
 	pthread_mutex_destroy(&t->mu);
 }
 
