@@ -31,13 +31,28 @@ else
   echo "in-process figure skipped: $(head -n 3 "$TMP/cc.err")"
 fi
 
-# daemon path
-PLAN=${PLAN:-phases/test-small.yaml}
-if [ -x "$B/rolloutd" ] && [ -f "$PLAN" ]; then
+# daemon path: a small plan with the scripted test plugins (no network),
+# promoted into a 20% traffic step, then rolled back RUNS times
+if [ -x "$B/rolloutd" ] && [ -f "$B/tests/plugins/scripted.so" ]; then
+  cat >"$TMP/plan.yaml" <<'PLAN'
+version: 1
+name: bench-rollback
+chain: westend
+salt: bench-salt
+tick: 1s
+systems:
+  baseline:  { plugin: scripted, with: { events: [ "health 1 baseline up" ] } }
+  candidate: { plugin: scripted, with: { events: [ "health 1 candidate up" ] } }
+phases:
+  - name: approval
+    steps: [ { approve: manual } ]
+  - name: gradual
+    set: { enableHybridSystem: true }
+    steps: [ { traffic: 20, hold: 1h } ]
+PLAN
   PORT=$(free_port)
-  mkdir -p "$TMP/daemon"
-  "$B/rolloutd" --plan "$PLAN" --data-dir "$TMP/daemon" --listen "127.0.0.1:$PORT" \
-    >"$TMP/rolloutd.log" 2>&1 &
+  "$B/rolloutd" --plan "$TMP/plan.yaml" --data-dir "$TMP/daemon" --plugin-dir "$B/tests/plugins" \
+    --listen "127.0.0.1:$PORT" >"$TMP/rolloutd.log" 2>&1 &
   DPID=$!
   ok=0
   for _ in $(seq 1 100); do
@@ -46,10 +61,11 @@ if [ -x "$B/rolloutd" ] && [ -f "$PLAN" ]; then
     sleep 0.1
   done
   if [ "$ok" = 1 ]; then
+    "$B/rolloutctl" --data-dir "$TMP/daemon" --url "http://127.0.0.1:$PORT" promote >/dev/null
     $PY bench/rollback/bench.py "$B/rolloutctl" "$TMP/daemon" "http://127.0.0.1:$PORT" "$RUNS" daemon
   else
     echo "daemon path skipped: rolloutd did not serve /api/health (log: $(tail -n 3 "$TMP/rolloutd.log" | tr '\n' ' '))"
   fi
 else
-  echo "daemon path skipped: $B/rolloutd or $PLAN missing"
+  echo "daemon path skipped: $B/rolloutd or $B/tests/plugins/scripted.so missing"
 fi
