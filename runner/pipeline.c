@@ -3,10 +3,12 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bus.h"
@@ -72,6 +74,12 @@ struct pipeline {
 	int64_t last_publish_ms;
 	uint64_t dropped_published;
 	int dirty;
+	/* the ticker: wakes the runner once a second so time-based work (the
+	 * comparator's deferred decisions, bus metrics) happens without events */
+	pthread_t ticker;
+	int ticker_running, ticker_stop;
+	pthread_mutex_t ticker_lock;
+	pthread_cond_t ticker_cond;
 };
 
 /* ---- plugin directory -------------------------------------------------------------- */
@@ -298,6 +306,15 @@ pipeline_open(struct pipeline **out, const struct pipeline_opts *o, char *err, s
 		return -ENOMEM;
 	}
 	p->o = *o;
+	pthread_mutex_init(&p->ticker_lock, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&p->ticker_cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	for (int i = 0; i < SYS_N; i++) {
 		p->pl[i].role = pipeline_roles[i];
 		p->pl[i].healthy = -1;
@@ -369,6 +386,27 @@ fail:
 	return rc;
 }
 
+static void *
+pipeline_ticker(void *arg)
+{
+	struct pipeline *p = arg;
+	struct timespec ts;
+
+	pthread_mutex_lock(&p->ticker_lock);
+	while (!p->ticker_stop) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&p->ticker_cond, &p->ticker_lock, &ts);
+		if (p->ticker_stop)
+			break;
+		pthread_mutex_unlock(&p->ticker_lock);
+		p->o.wake(p->o.wake_ctx);
+		pthread_mutex_lock(&p->ticker_lock);
+	}
+	pthread_mutex_unlock(&p->ticker_lock);
+	return NULL;
+}
+
 int
 pipeline_start(struct pipeline *p)
 {
@@ -389,6 +427,11 @@ pipeline_start(struct pipeline *p)
 		}
 		pp->started = 1;
 	}
+	if (p->o.wake && !p->ticker_running) {
+		p->ticker_stop = 0;
+		if (pthread_create(&p->ticker, NULL, pipeline_ticker, p) == 0)
+			p->ticker_running = 1;
+	}
 	return 0;
 }
 
@@ -399,6 +442,14 @@ pipeline_stop(struct pipeline *p)
 
 	if (p == NULL)
 		return;
+	if (p->ticker_running) {
+		pthread_mutex_lock(&p->ticker_lock);
+		p->ticker_stop = 1;
+		pthread_cond_signal(&p->ticker_cond);
+		pthread_mutex_unlock(&p->ticker_lock);
+		pthread_join(p->ticker, NULL);
+		p->ticker_running = 0;
+	}
 	for (int k = 0; k < SYS_N; k++) {
 		struct pipe_plugin *pp = &p->pl[order[k]];
 
@@ -435,6 +486,8 @@ pipeline_close(struct pipeline *p)
 	router_free(p->router);
 	shadow_free(p->shadow);
 	free(p->recent);
+	pthread_cond_destroy(&p->ticker_cond);
+	pthread_mutex_destroy(&p->ticker_lock);
 	free(p);
 }
 

@@ -37,7 +37,8 @@ struct pipeline_opts {
 	struct metrics *metrics;        /* required; written only on the runner thread (in drain) */
 	struct flags *flags;            /* router reads enableParallelMode, hybridTrafficPercent,
 	                                   emergencyRollback, enableHybridSystem; may be NULL (legacy only) */
-	void (*wake)(void *ctx);        /* any thread: the bus has work; call pipeline_drain() soon */
+	void (*wake)(void *ctx);        /* any thread: the bus has work (also once a second while
+	                                   started, for time-based work); call pipeline_drain() soon */
 	void *wake_ctx;
 	void (*changed)(void *ctx);     /* runner thread: alerts/shadow/health changed (dashboard push) */
 	void *changed_ctx;

@@ -405,38 +405,80 @@ shadow_decide_check(struct shadow *s, const struct bal_check *c)
 	    (long long)(s->o.lag_ms / 1000));
 }
 
-/* Signed B - A compared with signed (NEG, AMT) within TOL. */
-static int
-shadow_delta_matches(rollout_u128 a, rollout_u128 b, int neg, rollout_u128 amt, rollout_u128 tol)
-{
-	int dneg = b < a;
-	rollout_u128 d = dneg ? a - b : b - a;
+typedef __int128 shadow_i128;
+#define SHADOW_CLAMP ((shadow_i128)1 << 125) /* far above any real balance */
 
-	if (d == 0 || amt == 0 || dneg == neg)
-		return shadow_within(d, amt, tol);
-	/* opposite signs: distance is d + amt */
-	return d + amt >= d && d + amt <= tol;
+static shadow_i128
+shadow_clamp(rollout_u128 v, int neg)
+{
+	shadow_i128 x = v > (rollout_u128)SHADOW_CLAMP ? SHADOW_CLAMP : (shadow_i128)v;
+
+	return neg ? -x : x;
+}
+
+static shadow_i128
+shadow_delta(const struct hist_ent *e)
+{
+	return e->after >= e->before ? shadow_clamp(e->after - e->before, 0)
+				     : shadow_clamp(e->before - e->after, 1);
+}
+
+/*
+ * Match baseline alert B against the candidate's changes.  The baseline saw
+ * the chain through snapshots that lag by up to `lag`, so its window is
+ * (S - x1, E - x2] for some x1, x2 in [0, lag]: changes in (S, E - lag] must
+ * be in the sum, those in (S - lag, S] may be (a suffix of them), those in
+ * (E - lag, E] may be (a prefix).  1 when some such sum equals B's delta
+ * within the tolerance; *CORE gets the sum over (S, E].
+ */
+static int
+shadow_sum_matches(const struct shadow *s, const struct cand_acct *a, const struct base_alert *b,
+    shadow_i128 *core)
+{
+	shadow_i128 prefix[HIST_CAP + 1], want = shadow_clamp(b->amount, b->negative);
+	shadow_i128 tol = shadow_clamp(s->o.tolerance, 0);
+	size_t n = 0, lo_max = 0, hi_min = 0;
+	int64_t lag = s->o.lag_ms;
+
+	prefix[0] = 0;
+	*core = 0;
+	for (size_t i = 0; i < a->n; i++) {
+		const struct hist_ent *e = &a->h[i];
+
+		if (!e->has_before || e->t <= b->s - lag || e->t > b->e)
+			continue;
+		prefix[n + 1] = prefix[n] + shadow_delta(e);
+		if (e->t > b->s)
+			*core += shadow_delta(e);
+		if (e->t <= b->s)
+			lo_max = n + 1;     /* may drop entries [0, lo_max) */
+		if (e->t <= b->e - lag)
+			hi_min = n + 1;     /* must keep entries [.., hi_min) */
+		n++;
+	}
+	if (hi_min < lo_max)
+		hi_min = lo_max;
+	for (size_t lo = 0; lo <= lo_max; lo++) {
+		for (size_t hi = hi_min; hi <= n; hi++) {
+			shadow_i128 d = prefix[hi] - prefix[lo] - want;
+
+			if (d <= tol && -d <= tol)
+				return 1;
+		}
+	}
+	return 0;
 }
 
 static void
 shadow_decide_base(struct shadow *s, struct base_alert *b)
 {
 	const struct cand_acct *a = shadow_acct(s, b->pk, 0);
-	rollout_u128 va[VALS_MAX], vb[VALS_MAX], near_s = 0, near_e = 0;
-	size_t na = 0, nb = 0;
-	int ok = 0, have_s = 0, have_e = 0;
+	shadow_i128 core = 0;
+	int ok = 0;
 
 	b->decided = 1;
-	if (a) {
-		na = shadow_values_in(a, b->s - s->o.lag_ms, b->s, va);
-		nb = shadow_values_in(a, b->e - s->o.lag_ms, b->e, vb);
-		for (size_t i = 0; i < na && !ok; i++)
-			for (size_t j = 0; j < nb && !ok; j++)
-				ok = shadow_delta_matches(va[i], vb[j], b->negative, b->amount,
-				    s->o.tolerance);
-		have_s = shadow_value_at(a, b->s, &near_s);
-		have_e = shadow_value_at(a, b->e, &near_e);
-	}
+	if (a && a->n)
+		ok = shadow_sum_matches(s, a, b, &core);
 	if (ok) {
 		int64_t first = 0;
 		int found = 0;
@@ -468,15 +510,15 @@ shadow_decide_base(struct shadow *s, struct base_alert *b)
 	m->window_start_ms = b->s;
 	m->window_end_ms = b->e;
 	shadow_signed(b->negative, b->amount, m->baseline, sizeof(m->baseline));
-	if (have_s && have_e) {
-		shadow_signed(near_e < near_s, near_e < near_s ? near_s - near_e : near_e - near_s,
-		    m->candidate, sizeof(m->candidate));
+	if (a && a->n) {
+		shadow_signed(core < 0, (rollout_u128)(core < 0 ? -core : core), m->candidate,
+		    sizeof(m->candidate));
 		snprintf(m->detail, sizeof(m->detail),
-		    "candidate's change over the window differs from the baseline's delta");
+		    "the candidate's changes in the window (lag %llds) sum to another delta",
+		    (long long)(s->o.lag_ms / 1000));
 	} else {
 		snprintf(m->candidate, sizeof(m->candidate), "none");
-		snprintf(m->detail, sizeof(m->detail), "candidate has no observation of the account %s",
-		    a ? "for this window" : "at all");
+		snprintf(m->detail, sizeof(m->detail), "the candidate never observed the account");
 	}
 }
 

@@ -9,11 +9,12 @@
  * the candidate has never observed are not checked (counted as unchecked).
  *
  * Alert matching: a baseline alert (account, window [S, E], net delta D)
- * is matched when the candidate's balance moved by D (within the
- * tolerance) between some time in [S - lag, S] and some time in
- * [E - lag, E] (the baseline's view of the chain lags by up to `lag`);
- * otherwise it is missed.  A candidate alert at time t that no baseline
- * alert of that account covers (S - lag < t <= E) once the baseline has
+ * is matched when the candidate's changes on that account in the window
+ * sum to D within the tolerance.  The baseline's view of the chain lags by
+ * up to `lag`, so its window is (S - x1, E - x2] for some x1, x2 in
+ * [0, lag]: changes in (S, E - lag] must be in the sum, those in
+ * (S - lag, S] and (E - lag, E] may be.  Otherwise it is missed.
+ * A candidate alert at time t that no baseline alert of that account covers (S - lag < t <= E) once the baseline has
  * looked past t is an extra (coverage gain).  Lead time = baseline alert
  * time - the first covering candidate alert's time (seconds, positive when
  * the candidate was earlier).

@@ -224,6 +224,41 @@ shadow__baseline_alert__matched_with_lag_and_lead_time(void **state)
 }
 
 static void
+shadow__baseline_alert__sum_of_changes_in_the_lagged_window(void **state)
+{
+	struct rec r;
+	struct shadow *s = mk(&r);
+	struct shadow_stats st;
+	int64_t S = T0, E = T0 + S(3600);
+
+	(void)state;
+	/* 10: first seen inside the window, then the move: the change itself is seen */
+	cand(s, 10, S + S(1000), 0, 700000 * DOT, 1);
+	cand(s, 10, S + S(2000), 700000 * DOT, 900000 * DOT, 0);
+	alert(s, "baseline", 10, S, E, 0, 200000 * DOT, E + S(60));
+	/* 11: the move 60 s before S; the baseline's first snapshot lagged past it */
+	cand(s, 11, S - S(1000), 0, 100000 * DOT, 1);
+	cand(s, 11, S - S(60), 100000 * DOT, 300000 * DOT, 0);
+	alert(s, "baseline", 11, S, E, 0, 200000 * DOT, E + S(60));
+	/* 12: the move 300 s before S is outside any lag: not this window's */
+	cand(s, 12, S - S(1000), 0, 100000 * DOT, 1);
+	cand(s, 12, S - S(300), 100000 * DOT, 300000 * DOT, 0);
+	alert(s, "baseline", 12, S, E, 0, 200000 * DOT, E + S(60));
+	/* 13: two moves that net out to the baseline's delta; the last one 30 s
+	 * before E, which the lagging end snapshot may or may not include */
+	cand(s, 13, S, 0, 1000000 * DOT, 1);
+	cand(s, 13, S + S(100), 1000000 * DOT, 1500000 * DOT, 0);
+	cand(s, 13, E - S(30), 1500000 * DOT, 1400000 * DOT, 0);
+	alert(s, "baseline", 13, S, E, 0, 500000 * DOT, E + S(60));
+	alert(s, "baseline", 13, S + S(10000), E + S(10000), 0, 400000 * DOT, E + S(10060));
+	shadow_tick(s, E + S(20000));
+	shadow_get_stats(s, &st);
+	assert_int_equal(st.matched, 3);  /* 10, 11, 13 (first window) */
+	assert_int_equal(st.missed, 2);   /* 12; 13's second window has no changes */
+	shadow_free(s);
+}
+
+static void
 shadow__missing__counted_with_both_sides(void **state)
 {
 	struct rec r;
@@ -323,6 +358,7 @@ main(void)
 		cmocka_unit_test(shadow__balance_agreement__within_lag_only),
 		cmocka_unit_test(shadow__reordered_events__decided_after_they_arrive),
 		cmocka_unit_test(shadow__baseline_alert__matched_with_lag_and_lead_time),
+		cmocka_unit_test(shadow__baseline_alert__sum_of_changes_in_the_lagged_window),
 		cmocka_unit_test(shadow__missing__counted_with_both_sides),
 		cmocka_unit_test(shadow__extra__candidate_only_alerts_once_baseline_looked),
 		cmocka_unit_test(shadow__mismatch_ring__keeps_the_last_100),
