@@ -340,6 +340,17 @@ rules_create(struct rules **out, const char *system, const struct ynode *cfg, un
 			rc = -EINVAL;
 			goto fail;
 		}
+		for (size_t i = 0; i < lm->len; i++) {
+			const struct ynode *k = lm->keys[i];
+
+			if (strcmp(k->scalar, "info") != 0 && strcmp(k->scalar, "warning") != 0 &&
+			    strcmp(k->scalar, "critical") != 0) {
+				snprintf(err, errlen, "%s:%d:%d: rules: large_movement: unknown key \"%s\" (info, warning, critical)",
+				    k->file, k->line, k->col, k->scalar);
+				rc = -EINVAL;
+				goto fail;
+			}
+		}
 		if ((rc = rules_amount(lm, "info", decimals, &r->lm.info, err, errlen)) != 0 ||
 		    (rc = rules_amount(lm, "warning", decimals, &r->lm.warning, err, errlen)) != 0 ||
 		    (rc = rules_amount(lm, "critical", decimals, &r->lm.critical, err, errlen)) != 0)

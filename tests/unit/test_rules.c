@@ -302,6 +302,11 @@ rules_create__bad_amount__file_line_col(void **state)
 	assert_int_equal(rules_create(&r, "candidate", doc, 10, "DOT", 0, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "info <= warning"));
 	ynode_free(doc);
+	y2 = "large_movement: { info: 5, critcal: 9 }\n";
+	assert_int_equal(ynode_load_buffer("plan.yaml", y2, strlen(y2), &doc, err, sizeof(err)), 0);
+	assert_int_equal(rules_create(&r, "candidate", doc, 10, "DOT", 0, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "plan.yaml:1:28: rules: large_movement: unknown key \"critcal\""));
+	ynode_free(doc);
 }
 
 static void
