@@ -2,7 +2,7 @@
 # bench/alerting/run.sh — alerts/s through the webhook channel to a local
 # receiver, and accept -> 2xx latency percentiles.
 #
-#   B=build bash bench/alerting/run.sh [RUNS] [N] [RATE]
+#   B=build [MODES="burst paced drain"] bash bench/alerting/run.sh [RUNS] [N] [RATE]
 #
 # Each run starts tests/fakes/webhookd/webhookd.py (Python, HTTP/1.1
 # keep-alive) on loopback and the plugin under tests/fakes/alertdrv, then
@@ -10,6 +10,9 @@
 #          into the outbox); throughput = N / (first accept .. outbox empty)
 #   paced: N alerts at RATE/s; latency = accepted -> 2xx, as the plugin's
 #          delivery_latency metric records it (nearest-rank percentiles)
+#   drain: N alerts accepted while the receiver answers 500, then the
+#          receiver is switched to 200; delivered/s = N / time to empty the
+#          outbox (the delivery path alone: format, POST, 2xx, unlink)
 # and prints one line per run plus the medians.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -40,18 +43,27 @@ one_run() {   # one_run MODE -> prints "N accept_ms total_ms p50 p90 p99 max" (m
 channels:
   - webhook: { url: "http://127.0.0.1:$port/hook", format: json }
 throttle: off
+retry: { initial: 10ms, max: 20ms }
 YAML
   coproc DRV { exec "$B/tests/fakes/alertdrv" "$B/plugins/alerting.so" "$dir/alerting.yaml" "$dir/data" 2>"$dir/drv.err"; }
   local drv=$DRV_PID in=${DRV[1]} out=${DRV[0]}
   read -r ans <&"$out"
   echo "keep alerting.webhook.delivery_latency" >&"$in"; read -r ans <&"$out"
-  t0=$(ms)
-  if [ "$mode" = burst ]; then
+  if [ "$mode" = drain ]; then
+    curl -sf -X POST --data 500 "http://127.0.0.1:$port/_mode" >/dev/null
     echo "gen $N large_movement warning" >&"$in"
+    read -r ans <&"$out"
+    curl -sf -X POST --data 200 "http://127.0.0.1:$port/_mode" >/dev/null
+    t0=$(ms)
   else
-    echo "gen $N large_movement warning $RATE" >&"$in"
+    t0=$(ms)
+    if [ "$mode" = burst ]; then
+      echo "gen $N large_movement warning" >&"$in"
+    else
+      echo "gen $N large_movement warning $RATE" >&"$in"
+    fi
+    read -r ans <&"$out"
   fi
-  read -r ans <&"$out"
   local accept=${ans##* }
   echo "wait-idle 300" >&"$in"; read -r ans <&"$out"
   [ "$ans" = idle ] || { echo "not idle: $ans" >&2; exit 1; }
@@ -71,7 +83,7 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+
 
 echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(uname -sr)"
 echo "# build: $B; runs: $RUNS; alerts per run: $N; paced rate: $RATE/s"
-for mode in burst paced; do
+for mode in ${MODES:-burst paced drain}; do
   : >"$TMP/$mode.txt"
   for r in $(seq "$RUNS"); do
     line=$(one_run "$mode")
