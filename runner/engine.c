@@ -19,8 +19,10 @@
 #include <math.h>
 #include <pcre2.h>
 #include <stdio.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -60,6 +62,7 @@ struct engine {
 	size_t ngview;
 	struct gate_view *tview;          /* per trigger */
 	pcre2_match_data *md;
+	int lock_fd;                      /* flock on STATE_DIR/lock: one engine per state */
 };
 
 /* What a transition changes and why. */
@@ -531,10 +534,8 @@ eng_rollback(struct engine *e, const char *kind, const struct engine_actor *who,
 		    err, sizeof(err));
 	e->st.traffic = 0;
 	e->st.rollbacks++;
-	if (e->metrics) {
+	if (e->metrics)
 		metrics_record(e->metrics, "safety.rollbacks", (double)e->st.rollbacks);
-		metrics_record(e->metrics, "router.traffic", 0);
-	}
 	chg_init(&c, e, ENG_ROLLED_BACK);
 	if (rc != 0)
 		snprintf(c.why, sizeof(c.why), "emergency rollback FAILED to write the flags: %s", err);
@@ -710,8 +711,6 @@ eng_run_position(struct engine *e)
 		struct flag_write w = { 0 };
 
 		e->st.traffic = s->traffic;
-		if (e->metrics)
-			metrics_record(e->metrics, "router.traffic", s->traffic);
 		fw_add_int(&w, "hybridTrafficPercent", s->traffic);
 		snprintf(buf, sizeof(buf), "traffic %d%%", s->traffic);
 		if (eng_flags_apply(e, &w, "auto", buf, err, sizeof(err)) != 0) {
@@ -750,6 +749,7 @@ eng_run_position(struct engine *e)
 			return;
 		}
 		e->st.last_drill_ms = ms;
+		e->st.drills++;
 		if (e->metrics)
 			metrics_record(e->metrics, "safety.last_drill_ms", (double)ms);
 		c.inputs = json_pack("[{s:s, s:I}]", "metric", "safety.last_drill_ms", "value",
@@ -1204,8 +1204,6 @@ engine_act(struct engine *e, enum engine_action a, const char *arg,
 		c.phase = (int)e->plan->nphases - 1;
 		c.step = (int)e->plan->phases[c.phase].nsteps;
 		eng_transition(e, &c);
-		if (e->metrics)
-			metrics_record(e->metrics, "router.traffic", 100);
 		if (eng_flags_apply(e, &w, who && who->who ? who->who : "operator", c.why, err,
 		    errlen) != 0) {
 			log_msg(LOG_LVL_ERROR, ENG_SRC, "promote --full: flags not written: %s", err);
@@ -1222,8 +1220,6 @@ engine_act(struct engine *e, enum engine_action a, const char *arg,
 		e->st.traffic = 0;
 		act_change(&c, e, ENG_ABORTED, a, who);
 		eng_transition(e, &c);
-		if (e->metrics)
-			metrics_record(e->metrics, "router.traffic", 0);
 		fw_add_int(&w, "hybridTrafficPercent", 0);
 		if (eng_flags_apply(e, &w, who && who->who ? who->who : "operator", c.why, err,
 		    errlen) != 0) {
@@ -1393,10 +1389,13 @@ eng_resume(struct engine *e, const struct engine_opts *o, char *err, size_t errl
 	}
 	/* what the engine publishes itself lives in the state, not only in memory */
 	if (e->metrics != NULL) {
-		if (e->st.last_drill_ms >= 0)
+		uint64_t k;
+
+		/* as many samples as a run without the restart recorded (gates count them) */
+		for (k = 0; e->st.last_drill_ms >= 0 && k < e->st.drills && k < 1000; k++)
 			metrics_record(e->metrics, "safety.last_drill_ms", (double)e->st.last_drill_ms);
-		metrics_record(e->metrics, "safety.rollbacks", (double)e->st.rollbacks);
-		metrics_record(e->metrics, "router.traffic", e->st.traffic);
+		for (k = 1; k <= e->st.rollbacks && k <= 1000; k++)
+			metrics_record(e->metrics, "safety.rollbacks", (double)k);
 	}
 	/* repair side effects a crash may have cut short */
 	if (e->st.state == ENG_ROLLING_BACK || e->st.state == ENG_ROLLED_BACK) {
@@ -1457,6 +1456,7 @@ engine_open(struct engine **out, const struct engine_opts *o, char *err, size_t 
 	e->flags = o->flags;
 	e->journal = o->journal;
 	e->hooks = o->hooks;
+	e->lock_fd = -1;
 	e->md = pcre2_match_data_create(8, NULL);
 	if (e->md == NULL || (o->start_phase && (e->start_phase = strdup(o->start_phase)) == NULL)) {
 		snprintf(err, errlen, "out of memory");
@@ -1472,6 +1472,16 @@ engine_open(struct engine **out, const struct engine_opts *o, char *err, size_t 
 		rc = fs_mkdir_p(o->state_dir, 0755);
 		if (rc != 0) {
 			snprintf(err, errlen, "%s: %s", o->state_dir, strerror(-rc));
+			goto fail;
+		}
+		snprintf(path, sizeof(path), "%s/lock", o->state_dir);
+		e->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		if (e->lock_fd < 0 || flock(e->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+			rc = -errno;
+			snprintf(err, errlen, "%s: %s", path, rc == -EWOULDBLOCK ?
+			    "another rolloutd is executing a plan from this state directory" : strerror(-rc));
+			if (rc == -EWOULDBLOCK)
+				rc = -EBUSY;
 			goto fail;
 		}
 		snprintf(path, sizeof(path), "%s/state.json", o->state_dir);
@@ -1531,6 +1541,8 @@ engine_close(struct engine *e)
 		return;
 	if (e->own_journal)
 		journal_close(e->journal);
+	if (e->lock_fd >= 0)
+		close(e->lock_fd);
 	state_clear(&e->st);
 	pcre2_match_data_free(e->md);
 	free(e->gview);

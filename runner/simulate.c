@@ -149,6 +149,7 @@ simulate_main(const struct rolloutd_opts *o)
 	size_t i, cursor = 0;
 	int rc, status = 1;
 
+	setvbuf(stdout, NULL, _IOLBF, 0);    /* the timeline survives a kill */
 	log_set_plain(1);
 	if (o->verbose == 0)
 		log_set_level(LOG_LVL_WARN);
@@ -236,10 +237,10 @@ simulate_main(const struct rolloutd_opts *o)
 		enum engine_state st = engine_state(e);
 		int64_t target = engine_next;
 
-		if (st == ENG_COMPLETED || st == ENG_ROLLED_BACK || st == ENG_ABORTED)
+		/* stopped, and no scripted operator will ever come to move it on */
+		if ((st == ENG_COMPLETED || st == ENG_ROLLED_BACK || st == ENG_ABORTED
+		    || st == ENG_PAUSED) && cursor >= sc->nevents)
 			break;
-		if (st == ENG_PAUSED && cursor >= sc->nevents)
-			break;          /* nobody will ever come to resume it */
 		if (cursor < sc->nevents && sc->start_ms + sc->events[cursor].at_ms < target)
 			target = sc->start_ms + sc->events[cursor].at_ms;
 		if (target > end)

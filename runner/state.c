@@ -95,6 +95,7 @@ state_to_json(const struct rollout_state *st)
 	json_object_set_new(o, "traffic", json_integer(st->traffic));
 	json_object_set_new(o, "last_drill_ms", json_integer(st->last_drill_ms));
 	json_object_set_new(o, "rollbacks", json_integer((json_int_t)st->rollbacks));
+	json_object_set_new(o, "drills", json_integer((json_int_t)st->drills));
 	json_object_set_new(o, "host_cursor", json_integer(st->host_cursor));
 	json_object_set_new(o, "gates", gates);
 	json_object_set_new(o, "triggers", trig);
@@ -126,6 +127,7 @@ state_from_json(json_t *j, struct rollout_state *st, char *err, size_t errlen)
 		{ "traffic", NULL, &st->traffic, NULL },
 		{ "last_drill_ms", &st->last_drill_ms, NULL, NULL },
 		{ "rollbacks", NULL, NULL, &st->rollbacks },
+		{ "drills", NULL, NULL, &st->drills },
 		{ "host_cursor", &st->host_cursor, NULL, NULL },
 	};
 	json_t *v, *plan, *arr, *item;

@@ -49,6 +49,7 @@ struct rollout_state {
 	int traffic;               /* candidate traffic percent the engine has set */
 	int64_t last_drill_ms;     /* -1: never drilled */
 	uint64_t rollbacks;
+	uint64_t drills;           /* drills performed (samples of safety.last_drill_ms) */
 	int64_t host_cursor;       /* opaque to the engine (the simulator's event index) */
 	size_t ngates;
 	struct state_gate *gates;
