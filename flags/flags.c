@@ -703,6 +703,17 @@ lock_take(const struct flags *f, long long wait_ms)
 	long long deadline = mono_ms() + wait_ms;
 	int fd = open(f->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 
+	if (fd < 0 && errno == ENOENT) {
+		/* the directory went away under us: recreate it */
+		char dir[4096], *slash;
+
+		snprintf(dir, sizeof(dir), "%s", f->lock_path);
+		if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+			*slash = '\0';
+			fs_mkdir_p(dir, 0755);
+		}
+		fd = open(f->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	}
 	if (fd < 0)
 		return -errno;
 	for (;;) {
@@ -764,12 +775,13 @@ write_locked(struct flags *f, size_t n, const char *const *names, const char *co
 	struct flag_entry *work = NULL;
 	char *text = NULL;
 	struct buf out = { 0 };
-	uint64_t gen;
+	uint64_t gen, prevgen;
 	size_t i;
 	int lockfd, rc;
 
 	lockfd = lock_take(f, emergency ? FLAGS_EMERGENCY_WAIT_MS : FLAGS_LOCK_WAIT_MS);
-	if (lockfd < 0 && !(emergency && lockfd == -ETIMEDOUT)) {
+	/* the emergency rollback writes even when the lock cannot be had */
+	if (lockfd < 0 && !emergency) {
 		seterr(err, errlen, "%s: cannot lock: %s", f->lock_path, strerror(-lockfd));
 		return lockfd;
 	}
@@ -805,10 +817,14 @@ write_locked(struct flags *f, size_t n, const char *const *names, const char *co
 		s.broken = 0;
 		s.error[0] = '\0';
 	}
+	prevgen = f->generation;
 	if ((rc = apply_snapshot(f, &s)) != 0) {
 		seterr(err, errlen, "out of memory");
 		goto fail;
 	}
+	/* never go back, even if the file was deleted or reset by hand */
+	if (f->generation < prevgen)
+		f->generation = prevgen;
 	work = entries_dup(f);
 	ch = calloc(n ? n : 1, sizeof(*ch));
 	if (work == NULL || ch == NULL) {

@@ -14,8 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "flags.h"
@@ -452,6 +456,71 @@ flags_reload__external_edit__audited_as_external(void **state)
 	flags_close(f);
 }
 
+
+static void
+flags_emergency_rollback__directory_gone__recreated(void **state)
+{
+	struct fx *x = *state;
+	struct flags *f;
+	char err[256], cmd[400];
+
+	open_ok(x, &f);
+	assert_int_equal(flags_set(f, "hybridTrafficPercent", "40", "t", NULL, err, sizeof(err)), 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s/config'", x->dir);
+	assert_int_equal(system(cmd), 0);
+	if (flags_emergency_rollback(f, "t", "dir gone", err, sizeof(err)) != 0)
+		fail_msg("rollback: %s", err);
+	/* the generation never goes back, even though the file was gone */
+	assert_int_equal(flags_generation(f), 3);
+	flags_close(f);
+	open_ok(x, &f);
+	assert_int_equal(flags_get_bool(f, "emergencyRollback"), 1);
+	assert_int_equal(flags_generation(f), 3);
+	flags_close(f);
+}
+
+static void
+flags_emergency_rollback__lock_held_elsewhere__writes_anyway(void **state)
+{
+	struct fx *x = *state;
+	struct flags *f;
+	char err[256], lockpath[320];
+	int pfd[2], status;
+	struct timespec t0, t1;
+	pid_t pid;
+	char c;
+
+	open_ok(x, &f);
+	snprintf(lockpath, sizeof(lockpath), "%s.lock", x->path);
+	assert_int_equal(pipe(pfd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* a writer stuck while holding the lock */
+		int fd = open(lockpath, O_RDWR | O_CREAT, 0644);
+
+		if (fd < 0 || flock(fd, LOCK_EX) != 0)
+			_exit(1);
+		if (write(pfd[1], "L", 1) != 1)
+			_exit(1);
+		sleep(30);
+		_exit(0);
+	}
+	close(pfd[1]);
+	assert_int_equal(read(pfd[0], &c, 1), 1);
+	close(pfd[0]);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (flags_emergency_rollback(f, "t", "stuck writer", err, sizeof(err)) != 0)
+		fail_msg("rollback: %s", err);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	assert_true(t1.tv_sec - t0.tv_sec < 6);
+	assert_int_equal(flags_traffic(f), 0);
+	assert_int_equal(flags_get_bool(f, "emergencyRollback"), 1);
+	flags_close(f);
+}
+
 #define HAMMER_WRITES 60
 
 static void
@@ -523,6 +592,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(flags_emergency_rollback__healthy_file__traffic_zero, setup, teardown),
 		cmocka_unit_test_setup_teardown(flags_declare__plan_flag__checked_and_preserved, setup, teardown),
 		cmocka_unit_test_setup_teardown(flags_reload__external_edit__audited_as_external, setup, teardown),
+		cmocka_unit_test_setup_teardown(flags_emergency_rollback__directory_gone__recreated, setup, teardown),
+		cmocka_unit_test_setup_teardown(flags_emergency_rollback__lock_held_elsewhere__writes_anyway, setup, teardown),
 		cmocka_unit_test_setup_teardown(flags_set__two_processes_hammering__no_lost_update, setup, teardown),
 	};
 
