@@ -181,7 +181,7 @@ body_parse(const struct http_request *rq, const struct field *fields, struct htt
 	if (i == rq->body_len) {
 		o = json_object();
 	} else {
-		o = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &je);
+		o = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
 		if (o == NULL) {
 			http_reply_error(rs, 400, "request body: invalid JSON at line %d, column %d: %s",
 			    je.line, je.column, je.text);
