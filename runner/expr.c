@@ -176,8 +176,16 @@ unexpected(struct parser *p, const char *wanted)
 	const char *d = describe_here(p);
 	unsigned char c = (unsigned char)p->s[p->pos];
 
+	int n = c >= 0xF0 && c < 0xF8 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 1, i;
+
+	/* a whole UTF-8 character is shown as itself */
+	for (i = 1; i < n && n > 1; i++)
+		if (((unsigned char)p->s[p->pos + i] & 0xC0) != 0x80)
+			n = 1;
 	if (d != NULL)
 		perr(p, p->pos, "expected %s, found %s", wanted, d);
+	else if (n > 1)
+		perr(p, p->pos, "expected %s, found '%.*s'", wanted, n, p->s + p->pos);
 	else if (isprint(c))
 		perr(p, p->pos, "expected %s, found '%c'", wanted, c);
 	else

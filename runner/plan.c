@@ -439,11 +439,20 @@ get_on_fail(struct loader *l, const struct ynode *n, enum plan_on_fail *out)
 	return 0;
 }
 
-/* Column in the file of byte OFFSET of scalar N's text (plain or quoted, one line). */
+/*
+ * Column in the file of byte OFFSET of scalar N's text (plain or quoted, one
+ * line).  libyaml counts columns in characters, so UTF-8 continuation bytes
+ * before OFFSET do not count.
+ */
 static int
 scalar_col(const struct ynode *n, int offset)
 {
-	return n->col + (n->quoted ? 1 : 0) + offset;
+	int i, chars = 0;
+
+	for (i = 0; i < offset && n->scalar[i] != '\0'; i++)
+		if (((unsigned char)n->scalar[i] & 0xC0) != 0x80)
+			chars++;
+	return n->col + (n->quoted ? 1 : 0) + chars;
 }
 
 static struct expr *

@@ -296,6 +296,9 @@ expr_parse__errors__column_and_message(void **state)
 	parse_bad("a.b & 1", 5, "expected an operator or the end of the expression, found '&'");
 	parse_bad("a.b = 1", 5, "expected an operator or the end of the expression, found '='");
 	parse_bad("a.b > \x01", 7, "expected a number, a metric, a function or '(', found byte 0x01");
+	parse_bad("a.b > \xc3\xa9", 7, "expected a number, a metric, a function or '(', found '\xc3\xa9'");
+	parse_bad("a.b > \xff", 7, "expected a number, a metric, a function or '(', found byte 0xFF");
+	parse_bad("a.b > \xc3", 7, "expected a number, a metric, a function or '(', found byte 0xC3");
 }
 
 static void
