@@ -10,6 +10,12 @@ CTL="$B/rolloutctl"
 [ -x "$CTL" ] || fail "$CTL not built"
 [ -x "$B/rolloutd" ] || fail "$B/rolloutd not built"
 [ -f "$B/tests/plugins/scripted.so" ] || fail "$B/tests/plugins/scripted.so not built"
+[ -f "$B/plugins/alerting.so" ] || fail "$B/plugins/alerting.so not built"
+# one plugin directory with the scripted systems and the real alerting sink
+mkdir -p "$TMP/plugins"
+ln -s "$B/tests/plugins/scripted.so" "$TMP/plugins/scripted.so"
+ln -s "$B/plugins/alerting.so" "$TMP/plugins/alerting.so"
+ALERTS="$TMP/data/alerts/ctl-test.jsonl"
 DATA="$TMP/data"
 FLAGS="$DATA/config/feature-flags.conf"
 JOURNAL="$DATA/state/journal.jsonl"
@@ -31,6 +37,11 @@ systems:
     plugin: scripted
     with:
       events: [ "health 1 candidate up", "metric requests 1" ]
+alerting:
+  plugin: alerting
+  with:
+    channels:
+      - file: { path: alerts/ctl-test.jsonl }
 phases:
   - name: approval
     set: { rolloutPhase: approval }
@@ -41,7 +52,7 @@ phases:
 EOF
 
 cd "$ROOT"
-bg "$B/rolloutd" --plan "$TMP/plan.yaml" --data-dir "$DATA" --plugin-dir "$B/tests/plugins" \
+bg "$B/rolloutd" --plan "$TMP/plan.yaml" --data-dir "$DATA" --plugin-dir "$TMP/plugins" \
   --listen "127.0.0.1:$PORT" >"$TMP/rolloutd.out" 2>&1
 DPID=$BG_PID
 wait_port "$PORT" 20
@@ -84,6 +95,17 @@ expect 0 --json status
 $PY -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["plan"]=="ctl-test", d' "$TMP/out" || fail "status --json"
 pass "status, health, flags through the daemon"
 
+# --- the alerting plugin's commands ---------------------------------------
+expect 0 alerts test
+grep -q '"type":"test"' "$ALERTS" 2>/dev/null || { cat "$TMP/out"; fail "alerts test: no test alert in $ALERTS"; }
+expect 0 alerts critical
+grep -q '"type":"test.critical"' "$ALERTS" || fail "alerts critical: no critical test alert in $ALERTS"
+expect 0 --json alerts stats
+$PY -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["ok"] and d["instance"]=="alerting", d' "$TMP/out" || fail "alerts stats --json"
+expect 1 alerts test --instance nosuch
+assert_contains "$TMP/err" "HTTP 404" "unknown plugin instance"
+pass "alerts test, critical, stats"
+
 # --- promote into the traffic step ----------------------------------------
 expect 0 promote
 wait_traffic 20
@@ -119,6 +141,10 @@ assert_contains "$TMP/out" "^traffic: +0% \(effective 0%\)" "status after rollba
 assert_contains "$TMP/out" "last emergency rollback: .* by e2e \(e2e live rollback\)" "status shows the rollback"
 expect 0 journal
 assert_contains "$TMP/out" "emergencyRollback: false -> true" "journal shows the rollback"
+# the rollback raised a critical alert through the alerting plugin
+crit() { $PY -c 'import json,sys; sys.exit(0 if any(a.get("severity")=="critical" and "e2e live rollback" in json.dumps(a) for a in map(json.loads, open(sys.argv[1]))) else 1)' "$ALERTS"; }
+for _ in $(seq 1 100); do crit && break; sleep 0.05; done
+crit || { tail -n 3 "$ALERTS"; fail "no critical alert for the rollback in $ALERTS"; }
 pass "rollback through the daemon"
 
 # --- the daemon stopped: the same command writes the file ------------------
