@@ -76,6 +76,7 @@ struct daemon {
 	int sigfd, inofd, stopfd;
 	atomic_int pending;
 	int64_t last_collect_mono;
+	int64_t last_push_mono;
 };
 
 static int64_t
@@ -211,6 +212,12 @@ tick(struct daemon *d)
 	if (mono_ms() - d->last_collect_mono >= 1000) {
 		promexp_collect(d->prom, d->metrics, now);
 		d->last_collect_mono = mono_ms();
+	}
+	/* charts move with the metrics even when nothing else changes: a push every 5 s */
+	if (mono_ms() - d->last_push_mono >= 5000) {
+		if (http_ws_clients(d->http) > 0)
+			http_ws_changed(d->http);
+		d->last_push_mono = mono_ms();
 	}
 	if (d->o->exit_when_done && done_state(engine_state(d->engine))) {
 		log_info("plan %s: %s; --exit-when-done: stopping", d->plan->name,

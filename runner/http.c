@@ -68,6 +68,9 @@ struct http_server {
 	int port;
 	struct ws_session *clients;
 	size_t nclients;
+	char *snap;                    /* the current snapshot, shared by every client */
+	size_t snap_len;
+	int64_t snap_built_us;
 	struct http_stats stats;
 };
 
@@ -403,16 +406,23 @@ cb_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, s
 		if (!ws->dirty || s->ws_snapshot == NULL)
 			return 0;
 		ws->dirty = 0;
-		snap = s->ws_snapshot(s->cbctx, &n);
+		/* one rendering per change for all clients; never older than a second */
+		if (s->snap != NULL && mono_us() - s->snap_built_us > 1000000) {
+			free(s->snap);
+			s->snap = NULL;
+		}
+		if (s->snap == NULL) {
+			s->snap = s->ws_snapshot(s->cbctx, &s->snap_len);
+			s->snap_built_us = mono_us();
+		}
+		snap = s->snap;
+		n = s->snap_len;
 		if (snap == NULL)
 			return 0;
 		buf = malloc(LWS_PRE + n);
-		if (buf == NULL) {
-			free(snap);
+		if (buf == NULL)
 			return 0;
-		}
 		memcpy(buf + LWS_PRE, snap, n);
-		free(snap);
 		rc = lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_TEXT);
 		free(buf);
 		if (rc < (int)n)
@@ -643,6 +653,7 @@ http_server_close(struct http_server *s)
 	if (s == NULL)
 		return;
 	lws_context_destroy(s->ctx);
+	free(s->snap);
 	free(s->ws_path);
 	free(s);
 }
@@ -676,6 +687,8 @@ http_ws_changed(struct http_server *s)
 {
 	struct ws_session *w;
 
+	free(s->snap);
+	s->snap = NULL;
 	if (s->clients == NULL)
 		return;
 	for (w = s->clients; w != NULL; w = w->next)
