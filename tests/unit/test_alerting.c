@@ -330,6 +330,28 @@ receiver_stop(struct receiver *r)
 	pthread_mutex_destroy(&r->mu);
 }
 
+/*
+ * A loopback port where a connection is refused for sure: a socket bound
+ * to it but not listening holds the port, so nothing else can take it.
+ */
+static int dead_fd = -1, dead_port;
+
+static void
+dead_port_open(void)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+
+	dead_fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(dead_fd >= 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(dead_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	getsockname(dead_fd, (struct sockaddr *)&sa, &sl);
+	dead_port = ntohs(sa.sin_port);
+}
+
 /* ---- tests: configuration ---------------------------------------------------- */
 
 static void
@@ -536,9 +558,9 @@ on_alert__peer_down__entry_on_disk_before_return(void **state)
 	DIR *d;
 
 	(void)state;
-	/* port 9 (discard) on loopback: nothing listens, every attempt fails */
+	/* nothing listens: every attempt fails */
 	assert_int_equal(fx_init(&f, "retry: { initial: 10s, max: 1m }\n"
-	    "channels: [ { webhook: { url: \"http://127.0.0.1:9/x\" } } ]\n"), 0);
+	    "channels: [ { webhook: { url: \"http://127.0.0.1:%d/x\" } } ]\n", dead_port), 0);
 	fx_start(&f);
 	assert_int_equal(send_alert(&f, "0123456789abcdef0123456789abcdef", "k", "large_movement",
 	    ROLLOUT_SEV_WARNING, 0), 0);
@@ -575,7 +597,7 @@ init__outbox_left_behind__replayed_in_order(void **state)
 	(void)state;
 	/* first life: the peer is down, three alerts stay in the outbox */
 	assert_int_equal(fx_init(&f, "retry: { initial: 10s, max: 1m }\n"
-	    "channels: [ { webhook: { url: \"http://127.0.0.1:9/x\" } } ]\n"), 0);
+	    "channels: [ { webhook: { url: \"http://127.0.0.1:%d/x\" } } ]\n", dead_port), 0);
 	fx_start(&f);
 	assert_int_equal(send_alert(&f, "r1", "k1", "large_movement", ROLLOUT_SEV_WARNING, 0), 0);
 	assert_int_equal(send_alert(&f, "r2", "k2", "large_movement", ROLLOUT_SEV_WARNING, 0), 0);
@@ -691,14 +713,14 @@ static void
 command__test_stats_unknown(void **state)
 {
 	struct fixture f;
-	char reply[8192], small[8];
+	char reply[8192], small[8], small_url[64];
 	json_t *j, *ch;
 
 	(void)state;
 	assert_int_equal(fx_init(&f, "channels:\n"
 	    "  - file: { min_severity: critical, route: whale }\n"
-	    "  - webhook: { name: down, url: \"http://127.0.0.1:9/x\", timeout: 1s }\n"
-	    "retry: { initial: 10s, max: 1m }\ntest_timeout: 1s\n"), 0);
+	    "  - webhook: { name: down, url: \"http://127.0.0.1:%d/x\", timeout: 1s }\n"
+	    "retry: { initial: 10s, max: 1m }\ntest_timeout: 1s\n", dead_port), 0);
 	fx_start(&f);
 	/* test goes through every channel, filters or not, and reports each */
 	assert_int_equal(P->command(f.self, "test", "hello from the test", reply, sizeof(reply)), 0);
@@ -710,8 +732,9 @@ command__test_stats_unknown(void **state)
 	    "sent");
 	assert_string_equal(json_string_value(json_object_get(json_object_get(ch, "down"), "result")),
 	    "failed");
+	snprintf(small_url, sizeof(small_url), "127.0.0.1:%d", dead_port);
 	assert_non_null(strstr(json_string_value(json_object_get(json_object_get(ch, "down"),
-	    "error")), "127.0.0.1:9"));
+	    "error")), small_url));
 	json_decref(j);
 	assert_int_equal(P->command(f.self, "critical", NULL, reply, sizeof(reply)), 0);
 	j = json_loads(reply, 0, NULL);
@@ -776,7 +799,9 @@ main(int argc, char **argv)
 	}
 	if (sodium_init() < 0)
 		return 1;
+	dead_port_open();
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	close(dead_fd);
 	dlclose(dl);
 	return rc;
 }
