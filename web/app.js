@@ -181,12 +181,16 @@
     const tb = $("gates").tBodies[0];
     tb.textContent = "";
     const gates = st.gates || [];
-    if (!gates.length) tb.append(el("tr", {}, el("td", { colspan: 4, class: "muted", text: "no gates in this phase" })));
+    if (!gates.length) tb.append(el("tr", {}, el("td", { colspan: 3, class: "muted", text: "no gates in this phase" })));
     for (const g of gates) {
+      // "p95(candidate.alert_latency, 1h) < 5s": the measure and its threshold
+      const text = g.expr || g.text || "?";
+      const m = /^(.*?)\s*(>=|<=|==|!=|>|<)\s*([^\s()]+)\s*$/.exec(text);
       tb.append(el("tr", {},
-        el("td", {}, el("code", { text: g.expr || g.text || "?" })),
-        el("td", { text: fmtNum(g.value) }),
-        el("td", { text: `${g.samples || 0} / min ${g.min_samples || 1}` }),
+        el("td", {}, el("code", { text: m ? m[1] : text })),
+        el("td", {}, el("strong", { text: fmtNum(g.value) }),
+          el("span", { class: "muted", text: m ? ` ${m[2]} ${m[3]}` : "" }),
+          el("div", { class: "small muted", text: `${g.samples || 0} samples (min ${g.min_samples || 1})` })),
         el("td", { class: "v-" + (g.verdict || "not_evaluated"), text: (g.verdict || "not evaluated").replace(/_/g, " ") })));
     }
     const tt = $("triggers").tBodies[0];
