@@ -228,9 +228,13 @@ tick(struct daemon *d)
 	delay_ms = next - now;
 	if (d->virt)
 		delay_ms = (int64_t)((double)delay_ms / d->o->speed);
-	/* at least once a second: the Prometheus counters fold new samples */
-	if (delay_ms > 1000)
-		delay_ms = 1000;
+	/*
+	 * At least once a second (the Prometheus counters fold new samples); with
+	 * --speed every 100 ms, since the virtual clock the plugins read only
+	 * moves when this thread syncs it.
+	 */
+	if (delay_ms > (d->virt ? 100 : 1000))
+		delay_ms = d->virt ? 100 : 1000;
 	if (delay_ms < 1)
 		delay_ms = 1;
 	lws_sul_schedule(http_server_context(d->http), 0, &d->sul_tick, tick_cb,
