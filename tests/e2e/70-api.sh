@@ -53,6 +53,10 @@ for r in /api/status /api/history /api/metrics /api/safety /api/flags /api/healt
   $PY -c 'import json,sys; json.load(open(sys.argv[1]))' "$TMP/body" || fail "GET $r: not JSON: $(body)"
 done
 pass "every GET route answers 200 with JSON"
+curl -s -I "$U/api/status" >"$TMP/hdr"
+assert_contains "$TMP/hdr" '^HTTP/1.1 200' "HEAD /api/status"
+assert_contains "$TMP/hdr" '^content-length: [1-9]' "HEAD has the GET length"
+assert_eq 405 "$(code OPTIONS /api/status)" "OPTIONS"
 code GET /api/status >/dev/null
 assert_eq api-test "$(jget 'd["plan"]')" "status plan"
 assert_eq paused "$(jget 'd["state"]')" "status state (manual approval)"
