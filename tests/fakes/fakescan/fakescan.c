@@ -33,6 +33,9 @@ fakescan_usage(void)
 	    "[--fault KIND[:COUNT[:PARAM]]]...\n");
 }
 
+/* A global, so the ledger stays reachable (no leak report) while connection threads may run. */
+static struct scanapi *fakescan_api;
+
 int
 main(int argc, char **argv)
 {
@@ -47,7 +50,7 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct scanapi *api = scanapi_new();
+	struct scanapi *api = fakescan_api = scanapi_new();
 	struct sigaction sa;
 	char err[512];
 	uint16_t port = 0, bound = 0;

@@ -268,6 +268,10 @@ httpd_conn_main(void *arg)
 			free(copy);
 			free(body);
 		}
+		if (resp.drop) {
+			free(resp.body);
+			goto out;
+		}
 		if (resp.status == 0)
 			resp.status = 500;
 		if (resp.delay_ms > 0) {

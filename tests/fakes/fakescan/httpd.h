@@ -37,6 +37,7 @@ struct httpd_resp {
 	int delay_ms;                 /* sleep before answering */
 	int truncate;                 /* send the headers and half the body, then close */
 	int close;                    /* close the connection after this response */
+	int drop;                     /* close the connection without answering */
 };
 
 typedef void (*httpd_handler_fn)(void *ctx, const struct httpd_req *req, struct httpd_resp *resp);

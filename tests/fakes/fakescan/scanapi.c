@@ -44,6 +44,14 @@ struct scanapi_logent {
 	char fault[16];
 };
 
+/* A transfer with the fields the filters use pulled out of the JSON. */
+struct scanapi_xfer {
+	long long id;
+	long block;
+	const char *from, *to;
+	json_t *obj;
+};
+
 struct scanapi {
 	pthread_mutex_t lock;
 	char *api_key;
@@ -54,6 +62,9 @@ struct scanapi {
 	int served_current;           /* a good page of `current` was served */
 	int started;
 	json_t *transfers;            /* array */
+	struct scanapi_xfer *xfers;   /* index of transfers, newest first */
+	size_t nxfers;
+	int xfers_dirty;
 	struct scanapi_fault faults[SCANAPI_MAX_FAULTS];
 	size_t nfaults;
 	struct scanapi_logent *log;
@@ -90,6 +101,7 @@ scanapi_free(struct scanapi *api)
 		json_decref(api->snaps[i]);
 	free(api->snaps);
 	json_decref(api->transfers);
+	free(api->xfers);
 	free(api->log);
 	free(api->api_key);
 	pthread_mutex_destroy(&api->lock);
@@ -203,6 +215,7 @@ scanapi_load_transfers(struct scanapi *api, const char *file, char *err, size_t 
 	}
 	pthread_mutex_lock(&api->lock);
 	json_array_extend(api->transfers, arr);
+	api->xfers_dirty = 1;
 	pthread_mutex_unlock(&api->lock);
 	json_decref(arr);
 	return 0;
@@ -230,6 +243,7 @@ scanapi_synth_transfers(struct scanapi *api, const char *address, size_t n)
 		    "to_account_display", "address", to, "merkle", "tag_type", "Exchange",
 		    "tag_name", "Synthetic Exchange"));
 	}
+	api->xfers_dirty = 1;
 	pthread_mutex_unlock(&api->lock);
 	return 0;
 }
@@ -425,29 +439,40 @@ scanapi_accounts(struct scanapi *api, json_t *body, struct scanapi_fault *fault,
 }
 
 static int
-scanapi_transfer_matches(json_t *t, const char *address, long bfrom, long bto, long after_id)
+scanapi_cmp_xfer(const void *a, const void *b)
 {
-	long block = (long)json_integer_value(json_object_get(t, "block_num"));
-	long id = (long)json_integer_value(json_object_get(t, "transfer_id"));
+	const struct scanapi_xfer *x = a, *y = b;
 
-	if (address != NULL && address[0] != '\0' &&
-	    strcmp(address, json_string_value(json_object_get(t, "from")) ?: "") != 0 &&
-	    strcmp(address, json_string_value(json_object_get(t, "to")) ?: "") != 0)
-		return 0;
-	if (bfrom >= 0 && (block < bfrom || block > bto))
-		return 0;
-	if (after_id > 0 && id >= after_id)
-		return 0;
-	return 1;
+	return x->id < y->id ? 1 : x->id > y->id ? -1 : 0; /* newest (highest id) first */
 }
 
+/* (Re)build the transfer index; lock held. */
 static int
-scanapi_cmp_transfer(const void *a, const void *b)
+scanapi_index_transfers(struct scanapi *api)
 {
-	json_int_t ia = json_integer_value(json_object_get(*(json_t *const *)a, "transfer_id"));
-	json_int_t ib = json_integer_value(json_object_get(*(json_t *const *)b, "transfer_id"));
+	size_t n = json_array_size(api->transfers), i;
+	struct scanapi_xfer *x;
 
-	return ia < ib ? 1 : ia > ib ? -1 : 0; /* newest (highest id) first */
+	if (!api->xfers_dirty && api->xfers != NULL)
+		return 0;
+	x = calloc(n + 1, sizeof(*x));
+	if (x == NULL)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		json_t *t = json_array_get(api->transfers, i);
+
+		x[i].obj = t;
+		x[i].id = (long long)json_integer_value(json_object_get(t, "transfer_id"));
+		x[i].block = (long)json_integer_value(json_object_get(t, "block_num"));
+		x[i].from = json_string_value(json_object_get(t, "from")) ?: "";
+		x[i].to = json_string_value(json_object_get(t, "to")) ?: "";
+	}
+	qsort(x, n, sizeof(*x), scanapi_cmp_xfer);
+	free(api->xfers);
+	api->xfers = x;
+	api->nxfers = n;
+	api->xfers_dirty = 0;
+	return 0;
 }
 
 static void
@@ -458,8 +483,8 @@ scanapi_transfers(struct scanapi *api, json_t *body, struct httpd_resp *resp,
 	long after_id = scanapi_int(body, "after_id", 0), bfrom = -1, bto = -1;
 	const char *address = json_string_value(json_object_get(body, "address"));
 	const char *range = json_string_value(json_object_get(body, "block_range"));
-	json_t **match, *out;
-	size_t n = 0, i, total = json_array_size(api->transfers);
+	json_t *out;
+	size_t n = 0, i;
 
 	le->page = page;
 	le->row = row;
@@ -476,19 +501,25 @@ scanapi_transfers(struct scanapi *api, json_t *body, struct httpd_resp *resp,
 		scanapi_envelope(resp, 10001, "Params Error: block_range must be FROM-TO", NULL);
 		return;
 	}
-	match = calloc(total + 1, sizeof(*match));
-	for (i = 0; match && i < total; i++) {
-		json_t *t = json_array_get(api->transfers, i);
-
-		if (scanapi_transfer_matches(t, address, bfrom, bto, after_id))
-			match[n++] = t;
+	if (scanapi_index_transfers(api) < 0) {
+		scanapi_envelope(resp, 10005, "fake: out of memory", NULL);
+		return;
 	}
-	if (match)
-		qsort(match, n, sizeof(*match), scanapi_cmp_transfer);
 	out = json_array();
-	for (i = (size_t)(page * row); match && i < n && i < (size_t)((page + 1) * row); i++)
-		json_array_append(out, match[i]);
-	free(match);
+	for (i = 0; i < api->nxfers; i++) {
+		const struct scanapi_xfer *x = &api->xfers[i];
+
+		if (address != NULL && address[0] != '\0' && strcmp(address, x->from) != 0 &&
+		    strcmp(address, x->to) != 0)
+			continue;
+		if (bfrom >= 0 && (x->block < bfrom || x->block > bto))
+			continue;
+		if (after_id > 0 && x->id >= after_id)
+			continue;
+		if (n >= (size_t)(page * row) && n < (size_t)((page + 1) * row))
+			json_array_append(out, x->obj);
+		n++;
+	}
 	scanapi_envelope(resp, 0, "Success", json_pack("{s:I,s:o}", "count", (json_int_t)n,
 	    "transfers", out));
 }
@@ -545,9 +576,7 @@ scanapi_api(struct scanapi *api, const struct httpd_req *req, struct httpd_resp 
 			le->status = 401;
 			return;
 		case FAULT_CLOSE:
-			resp->status = 200;
-			resp->truncate = 1; /* body_len 0: headers then close */
-			resp->close = 1;
+			resp->drop = 1;
 			le->status = -1;
 			return;
 		case FAULT_INVALID_JSON:
