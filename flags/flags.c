@@ -461,6 +461,13 @@ read_snapshot(const struct flags *f, struct flags_snapshot *s, char **textp)
 		snprintf(s->error, sizeof(s->error), "%s: contains a NUL byte", f->path);
 		s->broken = 1;
 		s->generation = 0;
+	} else if (len == 0) {
+		/* a truncated file is an accident (a crashed non-atomic writer, a full disk),
+		 * not an operator asking for the defaults: a file of comments does that */
+		snprintf(s->error, sizeof(s->error), "%s:1: empty file (a file with only comments "
+		    "means \"all defaults\")", f->path);
+		s->broken = 1;
+		s->generation = 0;
 	} else {
 		parse_text(f, text, s);
 	}
@@ -1129,15 +1136,17 @@ flags_reload(struct flags *f, char *err, size_t errlen)
 			continue;
 		changed = 1;
 		/* A writer that went through this store bumped the generation and
-		 * audited already; a same-generation change is a hand edit. */
-		if (f->generation <= genbefore && !wasbroken)
+		 * audited already; a same-generation change is a hand edit (while
+		 * broken, the values in force were the defaults). */
+		if (f->generation <= genbefore)
 			audit(f, "external", f->e[i].name, old, &f->e[i].value,
+			    wasbroken ? "broken file repaired outside rolloutd" :
 			    "file edited outside rolloutd", f->generation);
 	}
 	for (i = 0; i < nbefore; i++) {
 		if (find(f, before[i].name) == NULL) {
 			changed = 1;
-			if (f->generation <= genbefore && !wasbroken)
+			if (f->generation <= genbefore)
 				audit(f, "external", before[i].name, &before[i].value, NULL,
 				    "file edited outside rolloutd", f->generation);
 		}

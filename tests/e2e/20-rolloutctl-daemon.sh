@@ -122,6 +122,16 @@ expect 64 flag set hybridTrafficPercent 150 --force
 expect 2 set-traffic 30
 pass "flag writes through the daemon"
 
+# --- an operator edits the file by hand: the daemon re-reads and audits it --
+sed 's/^rolloutPhase = .*/rolloutPhase = "hand-edited";/' "$FLAGS" >"$TMP/edited.conf"
+cat "$TMP/edited.conf" >"$FLAGS"      # in place, same generation
+ext() { grep -q '"who":"external","flag":"rolloutPhase".*"new":"hand-edited"' "$JOURNAL"; }
+for _ in $(seq 1 100); do ext && break; sleep 0.05; done
+ext || { tail -n 5 "$JOURNAL"; fail "no who=external audit record for the hand edit"; }
+expect 0 flags
+assert_contains "$TMP/out" "rolloutPhase +hand-edited" "the daemon serves the edited value"
+pass "hand edit picked up and audited"
+
 # --- the emergency rollback through the API ---------------------------------
 expect 2 rollback
 gen_before=$(sed -n 's/^generation = \([0-9]*\);$/\1/p' "$FLAGS")

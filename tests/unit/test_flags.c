@@ -336,6 +336,14 @@ flags_open__out_of_range_value__broken_with_line(void **state)
 	assert_int_equal(flags_open(&f, x->path, x->audit, err, sizeof(err)), -EBADMSG);
 	assert_non_null(strstr(err, ":1: enableHybridSystem: expected boolean, got string"));
 	flags_close(f);
+	write_file(x->path, "");
+	assert_int_equal(flags_open(&f, x->path, x->audit, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, ":1: empty file"));
+	flags_close(f);
+	write_file(x->path, "# only a comment: every flag at its default\n");
+	assert_int_equal(flags_open(&f, x->path, x->audit, err, sizeof(err)), 0);
+	assert_int_equal(flags_generation(f), 0);
+	flags_close(f);
 	write_file(x->path, "nested = { a = 1; };\n");
 	assert_int_equal(flags_open(&f, x->path, x->audit, err, sizeof(err)), -EBADMSG);
 	assert_non_null(strstr(err, ":1: nested: unsupported value"));
@@ -449,10 +457,23 @@ flags_reload__external_edit__audited_as_external(void **state)
 	json_decref(a);
 
 	/* a hand-broken file: reported, defaults read */
-	write_file(x->path, "hybridTrafficPercent = ;\n");
+	write_file(x->path, "generation = 3;\nhybridTrafficPercent = ;\n");
 	assert_int_equal(flags_reload(f, err, sizeof(err)), -EBADMSG);
-	assert_non_null(strstr(err, ":1: "));
+	assert_non_null(strstr(err, ":2: "));
 	assert_int_equal(flags_traffic(f), 0);
+	assert_int_equal(flags_get_bool(f, "enableParallelMode"), 0);
+	/* repaired by hand: the values that come back into force are audited */
+	write_file(x->path, "generation = 3;\nhybridTrafficPercent = 5;\n");
+	assert_int_equal(flags_reload(f, err, sizeof(err)), 1);
+	assert_int_equal(flags_traffic(f), 5);
+	a = read_audit(x->audit);
+	assert_int_equal(json_array_size(a), 3);
+	o = json_array_get(a, 2);
+	assert_string_equal(json_string_value(json_object_get(o, "who")), "external");
+	assert_string_equal(json_string_value(json_object_get(o, "flag")), "hybridTrafficPercent");
+	assert_int_equal(json_integer_value(json_object_get(o, "old")), 0);
+	assert_int_equal(json_integer_value(json_object_get(o, "new")), 5);
+	json_decref(a);
 	flags_close(f);
 }
 
