@@ -1132,6 +1132,8 @@ accept_alert(struct alerting *a, const struct rollout_alert *in, int force, int 
 		randombytes_buf(rnd, sizeof(rnd));
 		sodium_bin2hex(al.id, sizeof(al.id), rnd, sizeof(rnd));
 	}
+	if (al.time_ms <= 0)
+		al.time_ms = now;
 	type = al.type ? al.type : "";
 	key = al.key && al.key[0] ? al.key : al.id;
 	if ((int)al.severity < 0 || al.severity > ROLLOUT_SEV_CRITICAL)

@@ -93,7 +93,7 @@ deliver_write(struct channel *ch, json_t *alert, int *rcp)
 	struct alerting *a = ch->a;
 	struct entry *e = NULL;
 	json_t *doc = NULL;
-	char *text = NULL;
+	char *text = NULL, safe_id[33], *p;
 	int64_t now = wall_ms();
 	unsigned long seq = atomic_fetch_add(&a->seq, 1);
 	int rc;
@@ -102,8 +102,14 @@ deliver_write(struct channel *ch, json_t *alert, int *rcp)
 		rc = -ENOMEM;
 		goto fail;
 	}
+	/* the id becomes part of a file name: nothing but [0-9A-Za-z_-] */
+	snprintf(safe_id, sizeof(safe_id), "%s", format_str(alert, "id"));
+	for (p = safe_id; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+		    (*p >= 'A' && *p <= 'Z') || *p == '_' || *p == '-'))
+			*p = '_';
 	if (asprintf(&e->path, "%s/%013lld-%010lu-%s.json", ch->outbox, (long long)now,
-	    seq % 10000000000ul, format_str(alert, "id")) < 0) {
+	    seq % 10000000000ul, safe_id) < 0) {
 		e->path = NULL;
 		rc = -ENOMEM;
 		goto fail;

@@ -155,6 +155,19 @@ wait_idle(struct fixture *f, int ms)
 }
 
 static int
+wait_idle_channel(struct fixture *f, const char *chan, int ms)
+{
+	int64_t deadline = mono_ms() + ms;
+
+	while (mono_ms() < deadline) {
+		if (stat_of(f, chan, "queued") == 0)
+			return 0;
+		sleep_ms(10);
+	}
+	return -1;
+}
+
+static int
 send_alert(struct fixture *f, const char *id, const char *key, const char *type,
     enum rollout_severity sev, int rollout)
 {
@@ -589,6 +602,41 @@ on_alert__peer_down__entry_on_disk_before_return(void **state)
 }
 
 static void
+on_alert__hostile_id_no_time__safe_file_name_and_now(void **state)
+{
+	struct fixture f;
+	struct rollout_alert al;
+	char dir[256], path[256];
+	json_t *last;
+	int64_t before = th_now_ms(NULL);
+
+	(void)state;
+	assert_int_equal(fx_init(&f, "retry: { initial: 10s, max: 1m }\n"
+	    "channels: [ { webhook: { url: \"http://127.0.0.1:%d/x\" } }, file ]\n", dead_port), 0);
+	memset(&al, 0, sizeof(al));
+	al.size = sizeof(al);
+	snprintf(al.id, sizeof(al.id), "../../../etc/x y");
+	al.key = al.type = al.title = al.message = al.account = al.label = "";
+	al.amount_tokens = al.symbol = al.system = "";
+	al.details_json = "not json";
+	assert_int_equal(P->on_alert(f.self, &al), 0);
+	snprintf(dir, sizeof(dir), "%s/alerts/outbox/webhook", f.dir);
+	assert_int_equal(count_dir(dir, "-_________etc_x_y.json"), 1);
+	fx_start(&f);
+	assert_int_equal(wait_idle_channel(&f, "file", 5000), 0);
+	snprintf(path, sizeof(path), "%s/alerts/history.jsonl", f.dir);
+	last = history_last(path);
+	assert_non_null(last);
+	/* the id is kept as given in the payload; only the file name is cleaned */
+	assert_string_equal(json_string_value(json_object_get(last, "id")), "../../../etc/x y");
+	assert_true(json_integer_value(json_object_get(last, "time_ms")) >= before);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(last, "details"),
+	    "raw")), "not json");
+	json_decref(last);
+	fx_free(&f);
+}
+
+static void
 init__outbox_left_behind__replayed_in_order(void **state)
 {
 	struct fixture f;
@@ -768,6 +816,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(on_alert__same_key__deduped_within_window_only),
 		cmocka_unit_test(on_alert__over_limit__throttled_then_summary),
 		cmocka_unit_test(on_alert__peer_down__entry_on_disk_before_return),
+		cmocka_unit_test(on_alert__hostile_id_no_time__safe_file_name_and_now),
 		cmocka_unit_test(init__outbox_left_behind__replayed_in_order),
 		cmocka_unit_test(webhook__secret__signed_body_and_id_header),
 		cmocka_unit_test(stop__peer_hangs__returns_promptly),
