@@ -162,7 +162,7 @@ fuzz:
 	@mkdir -p build-fuzz
 	@for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
 	  clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -Iinclude -Icommon -Iplugins/polkadot -Iflags -Irunner $(PKG_CFLAGS) \
+	    -DPLUGINDIR='"$(PLUGINDIR)"' -DSHAREDIR='"$(SHAREDIR)"' -Iinclude -Icommon -Iplugins/polkadot -Iflags -Irunner $(PKG_CFLAGS) \
 	    -o build-fuzz/$$n $$f $(COMMON_SRCS) $(POLKADOT_SRCS) $(FLAGS_SRCS) $(RUNNER_SRCS) \
 	    $(LDLIBS_ALL) -pthread || exit 1; \
 	  mkdir -p build-fuzz/corpus-$$n; \
