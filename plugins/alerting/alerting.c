@@ -399,11 +399,31 @@ valid_address(const char *s)
 	return 1;
 }
 
+/* ca_file: a PEM bundle that must be readable now (not at the first alert). */
+static int
+get_ca_file(struct parse *p, struct channel *ch, const struct rollout_cfg *node, const char *what)
+{
+	const char *ca;
+
+	if (get_string(p, node, "ca_file", NULL, &ca) == -EINVAL)
+		return -EINVAL;
+	if (ca == NULL)
+		return 0;
+	if (access(ca, R_OK) != 0) {
+		p->h->cfg_error(p->h->ctx, get_node(p, node, "ca_file"), "%s: ca_file %s: %s", what,
+		    ca, strerror(errno));
+		return -EINVAL;
+	}
+	if ((ch->ca_file = strdup(ca)) == NULL)
+		return -ENOMEM;
+	return 0;
+}
+
 static int
 parse_webhook(struct parse *p, struct channel *ch, const struct rollout_cfg *node)
 {
 	static const char *const keys[] = { "name", "url", "url_env", "format", "secret_env",
-		"min_severity", "route", "timeout", NULL };
+		"min_severity", "route", "timeout", "ca_file", NULL };
 	const char *url, *url_env, *fmt, *secret_env;
 	int rc;
 
@@ -456,6 +476,8 @@ parse_webhook(struct parse *p, struct channel *ch, const struct rollout_cfg *nod
 	}
 	if ((ch->url = strdup(url)) == NULL)
 		return -ENOMEM;
+	if ((rc = get_ca_file(p, ch, node, "webhook")) != 0)
+		return rc;
 	if ((rc = get_severity(p, node, "webhook", &ch->min_severity)) != 0)
 		return rc;
 	return get_route(p, node, "webhook", &ch->route);
@@ -465,7 +487,7 @@ static int
 parse_email(struct parse *p, struct channel *ch, const struct rollout_cfg *node)
 {
 	static const char *const keys[] = { "name", "url", "from", "to", "starttls",
-		"min_severity", "route", "timeout", NULL };
+		"min_severity", "route", "timeout", "ca_file", NULL };
 	const char *url, *from, *starttls, *user = env_nonempty("SMTP_USER");
 	const struct rollout_cfg *to = get_node(p, node, "to");
 	size_t nto = 0, i;
@@ -576,6 +598,8 @@ parse_email(struct parse *p, struct channel *ch, const struct rollout_cfg *node)
 		if (env_nonempty("SMTP_PASS") && (ch->pass = strdup(getenv("SMTP_PASS"))) == NULL)
 			return -ENOMEM;
 	}
+	if ((rc = get_ca_file(p, ch, node, "email")) != 0)
+		return rc;
 	if ((rc = get_severity(p, node, "email", &ch->min_severity)) != 0)
 		return rc;
 	return get_route(p, node, "email", &ch->route);
@@ -649,6 +673,7 @@ channel_free(struct channel *ch)
 		sodium_memzero(ch->pass, strlen(ch->pass));
 	free(ch->pass);
 	free(ch->path);
+	free(ch->ca_file);
 	pthread_mutex_destroy(&ch->mu);
 	pthread_cond_destroy(&ch->cv);
 	free(ch);

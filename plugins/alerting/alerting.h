@@ -84,6 +84,7 @@ struct channel {
 	unsigned char *secret;
 	size_t secretlen;
 	int64_t timeout_ms;
+	char *ca_file;              /* CURLOPT_CAINFO, NULL for the system store */
 	/* email */
 	char *smtp_url;
 	char *from;

@@ -337,6 +337,8 @@ curl_common(struct channel *ch, CURL *c)
 	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress_cb);
 	curl_easy_setopt(c, CURLOPT_XFERINFODATA, ch->a);
+	if (ch->ca_file != NULL)
+		curl_easy_setopt(c, CURLOPT_CAINFO, ch->ca_file);
 }
 
 static int

@@ -2,7 +2,8 @@
 # Alerting, email channel against real SMTP servers on loopback (Debian's
 # python3-aiosmtpd): the RFC 5322 message and the envelope; AUTH with
 # SMTP_USER/SMTP_PASS; a server that rejects AUTH; a server that goes away
-# mid-session and comes back.
+# mid-session and comes back; STARTTLS (auto and always, with a private CA)
+# and `starttls: always` refusing a server without it.
 . "$(dirname "$0")/../lib.sh"
 . "$ROOT/tests/fakes/webhookd/e2e.sh"
 
@@ -119,3 +120,49 @@ drv "wait-idle 15"; assert_eq idle "$ANSWER" "delivered once the server is back"
 assert_contains "$TMP/back/0001.eml" "^Message-ID: <$ID.alert@" "same alert id after the outage"
 drv_quit
 pass "server that disappears: retried until it is back"
+
+# --- 5. STARTTLS with a private CA; `always` refuses a server that does not offer it
+mkdir -p "$TMP/tls"
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
+  -addext subjectAltName=IP:127.0.0.1 -keyout "$TMP/tls/key.pem" -out "$TMP/tls/cert.pem" \
+  >/dev/null 2>&1 || fail "openssl req"
+PORT=$(free_port)
+bg $PY "$FAKES/smtpd.py" "$PORT" "$TMP/tls" starttls >>"$TMP/smtpd.log" 2>&1
+wait_port "$PORT"
+for mode in auto always; do
+  cat >"$TMP/tls-$mode.yaml" <<YAML
+channels:
+  - email: { url: "smtp://127.0.0.1:$PORT", from: "rolloutd@example.com", to: "sec@example.com",
+             starttls: $mode, ca_file: "$TMP/tls/cert.pem", timeout: 5s }
+retry: { initial: 100ms, max: 300ms }
+YAML
+  drv_start "$TMP/tls-$mode.yaml" "$TMP/data-tls-$mode"
+  drv "cmd test starttls $mode"
+  case "$ANSWER" in *'"email":{"type":"email","result":"sent"'*) ;; *) fail "starttls $mode: $ANSWER" ;; esac
+  drv_quit
+done
+$PY - "$TMP/tls" <<'PY' || fail "messages over TLS"
+import glob, json, sys
+metas = sorted(glob.glob(sys.argv[1] + "/*.json"))
+assert len(metas) == 2, metas
+for m in metas:
+    meta = json.load(open(m))
+    assert meta["tls"] is True and meta["rcpt_tos"] == ["sec@example.com"], meta
+bodies = [open(m[:-5] + ".eml", encoding="utf-8").read() for m in metas]
+assert "starttls auto" in bodies[0] and "starttls always" in bodies[1], bodies
+PY
+PORT=$(free_port)
+bg $PY "$FAKES/smtpd.py" "$PORT" "$TMP/plain" save >>"$TMP/smtpd.log" 2>&1
+wait_port "$PORT"
+cat >"$TMP/tls-refuse.yaml" <<YAML
+channels:
+  - email: { url: "smtp://127.0.0.1:$PORT", from: "rolloutd@example.com", to: "sec@example.com",
+             starttls: always, timeout: 5s }
+retry: { initial: 100ms, max: 300ms }
+YAML
+drv_start "$TMP/tls-refuse.yaml" "$TMP/data-tls-refuse"
+drv "cmd test"
+case "$ANSWER" in *'"result":"failed","error":"SMTP smtp://127.0.0.1:'*) ;; *) fail "starttls always on a plain server: $ANSWER" ;; esac
+drv_quit
+[ -z "$(ls "$TMP/plain"/*.eml 2>/dev/null)" ] || fail "a message went out without TLS"
+pass "STARTTLS auto/always with a private CA; always refuses a server without STARTTLS"

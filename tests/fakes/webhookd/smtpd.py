@@ -9,6 +9,8 @@ MODE:
     auth         like save, but AUTH PLAIN/LOGIN is required and only USER/PASS
                  is accepted (no TLS needed: loopback tests)
     reject-auth  AUTH is offered and every credential is rejected (535)
+    starttls     like save, but STARTTLS is offered and required before MAIL
+                 (certificate and key: DIR/cert.pem, DIR/key.pem)
     drop         not aiosmtpd: a raw socket that greets (220), reads one line
                  and closes the connection (a server that goes away mid-session)
 Prints "ready" on stdout once listening; runs until killed.
@@ -65,7 +67,7 @@ class Saver:
         with open(base + ".eml.tmp", "wb") as f:
             f.write(envelope.original_content or envelope.content)
         meta = {"mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos,
-                "auth": bool(session.authenticated)}
+                "auth": bool(session.authenticated), "tls": session.ssl is not None}
         with open(base + ".json", "w") as f:
             json.dump(meta, f)
         os.rename(base + ".eml.tmp", base + ".eml")
@@ -89,6 +91,11 @@ if MODE in ("auth", "reject-auth"):
     password = sys.argv[5] if MODE == "auth" else None
     kw = dict(authenticator=make_auth(user, password), auth_required=True,
               auth_require_tls=False)
+if MODE == "starttls":
+    import ssl
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(os.path.join(DIR, "cert.pem"), os.path.join(DIR, "key.pem"))
+    kw = dict(tls_context=tls, require_starttls=True)
 ctl = Controller(Saver(), hostname="127.0.0.1", port=PORT, **kw)
 ctl.start()
 print("ready", flush=True)
