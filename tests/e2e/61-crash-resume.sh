@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Crash test: run the full plan under --simulate with its state on disk,
+# Crash test: run the full plan (its phases, a 5m tick) under --simulate with its state on disk,
 # kill -9 it at random moments (50 in all), restart it each time until it
 # completes, and check that the final journal holds exactly the records of
 # an uninterrupted run (no lost, duplicated or torn entry, seq 1..N without
@@ -8,7 +8,7 @@
 # spent, a new one starts in a fresh directory and is checked the same way.
 . "$(dirname "$0")/../lib.sh"
 RD=$B/rolloutd
-PLAN=$ROOT/phases/full.yaml
+PLAN=$ROOT/tests/scenarios/crash-plan.yaml   # phases/full.yaml with a 5m tick
 SCEN=$ROOT/tests/scenarios/crash-resume.yaml
 KILLS=${KILLS:-50}
 RANDOM=${SEED:-4242}
@@ -34,15 +34,12 @@ grep -E '^[a-zA-Z]+ = ' "$TMP/ref/config/feature-flags.conf" | grep -v '^generat
 t0=$(now_ms)
 "$RD" --plan "$PLAN" --simulate "$SCEN" --data-dir "$TMP/ref" > /dev/null
 base_ms=$(( $(now_ms) - t0 ))
-# a kill lands at a random moment of the first start-up + a quarter of a whole run
-max_delay=$(( base_ms + ref_ms / 4 )); (( max_delay >= 5 )) || max_delay=5
+# a kill lands at a random moment of the first start-up + an eighth of a whole run
+max_delay=$(( base_ms + ref_ms / 8 )); (( max_delay >= 5 )) || max_delay=5
 
-check_dir() {
-  local d=$1
-  grep -v '"kind":"flag"' "$d/state/journal.jsonl" > "$d.records"
-  diff -u "$TMP/ref.records" "$d.records" > "$d.diff" \
-    || { head -n 40 "$d.diff"; fail "$d: journal differs from the uninterrupted run's"; }
-  $PY - "$d/state/journal.jsonl" <<'PY' || fail "$d: journal check"
+# every line whole JSON, the engine's seq 1..N (run on the last directory)
+check_lines() {
+  $PY - "$1/state/journal.jsonl" <<'PY' || fail "$1: journal check"
 import json, sys
 seqs = []
 for n, line in enumerate(open(sys.argv[1], encoding="utf-8"), 1):
@@ -52,28 +49,39 @@ for n, line in enumerate(open(sys.argv[1], encoding="utf-8"), 1):
         seqs.append(rec["seq"])
 assert seqs == list(range(1, len(seqs) + 1)), f"seq not 1..{len(seqs)}: {seqs}"
 PY
+}
+
+check_dir() {
+  local d=$1
+  grep -v '"kind":"flag"' "$d/state/journal.jsonl" > "$d.records"
+  diff -u "$TMP/ref.records" "$d.records" > "$d.diff" \
+    || { head -n 40 "$d.diff"; fail "$d: journal differs from the uninterrupted run's"; }
   cmp "$TMP/ref/state/state.json" "$d/state/state.json" || fail "$d: state.json differs"
   grep -E '^[a-zA-Z]+ = ' "$d/config/feature-flags.conf" | grep -v '^generation' > "$d.flags"
   diff -u "$TMP/ref.flags" "$d.flags" || fail "$d: flags differ"
 }
 
-kills=0 runs=0 cycle=0 seen=()
+kills=0 runs=0 cycle=0 seen=() stalls=0 last_seq=-1
 dir=$TMP/crash0
 while (( kills < KILLS )); do
   (( runs < KILLS * 6 )) || fail "only $kills kills landed in $runs runs"
   "$RD" --plan "$PLAN" --simulate "$SCEN" --data-dir "$dir" >> "$dir.out" 2>> "$TMP/crash.err" &
   pid=$!
-  sleep "$(printf '%d.%03d' $(( (RANDOM % max_delay) / 1000 )) $(( (RANDOM % max_delay) % 1000 )))"
+  # no progress since the last kills: give the next run longer
+  d=$(( RANDOM % (max_delay * (1 + stalls)) ))
+  sleep $(( d / 1000 )).$(( d % 1000 / 100 ))$(( d % 100 / 10 ))$(( d % 10 ))
   if kill -9 "$pid" 2>/dev/null; then
     wait "$pid" 2>/dev/null && true
     kills=$((kills + 1))
     seq=$(sed -n 's/^ "seq": \([0-9]*\),$/\1/p' "$dir/state/state.json" 2>/dev/null || true)
+    if [ "${seq:-0}" = "$last_seq" ]; then stalls=$(( stalls < 3 ? stalls + 1 : 3 )); else stalls=0; fi
+    last_seq=${seq:-0}
     seen+=("${seq:-0}")
   else
     rc=0; wait "$pid" 2>/dev/null || rc=$?
     assert_eq 0 "$rc" "$dir: exit status"
     check_dir "$dir"
-    cycle=$((cycle + 1)); dir=$TMP/crash$cycle
+    cycle=$((cycle + 1)); dir=$TMP/crash$cycle; stalls=0; last_seq=-1
   fi
   runs=$((runs + 1))
 done
@@ -82,6 +90,7 @@ rc=0
 timeout 60 "$RD" --plan "$PLAN" --simulate "$SCEN" --data-dir "$dir" >> "$dir.out" 2>> "$TMP/crash.err" || rc=$?
 assert_eq 0 "$rc" "final run exit status"
 check_dir "$dir"
+check_lines "$dir"
 # the kills must have landed all along the rollout, not only before it started
 n=$(tail -n 1 "$TMP/ref.records" | sed 's/^{"seq":\([0-9]*\),.*/\1/')
 mid=$(printf '%s\n' "${seen[@]}" | sort -un | wc -l)
