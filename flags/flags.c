@@ -60,6 +60,8 @@ struct flags {
 	uint64_t generation;
 	int broken;
 	char error[512];
+	int64_t (*now_ms)(void *ctx);  /* flags_set_clock(); NULL: the real clock */
+	void *now_ctx;
 };
 
 /* A parsed file: values by name, generation, or the error. */
@@ -564,12 +566,19 @@ bprintf(struct buf *b, const char *fmt, ...)
 }
 
 static void
-iso_time(char *out, size_t len, long long *t_ms)
+iso_time(const struct flags *f, char *out, size_t len, long long *t_ms)
 {
 	struct timespec ts;
 	struct tm tm;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	if (f != NULL && f->now_ms != NULL) {
+		int64_t ms = f->now_ms(f->now_ctx);
+
+		ts.tv_sec = (time_t)(ms / 1000);
+		ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	} else {
+		clock_gettime(CLOCK_REALTIME, &ts);
+	}
 	*t_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	gmtime_r(&ts.tv_sec, &tm);
 	snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
@@ -585,7 +594,7 @@ serialise(const struct flags *f, const struct flag_entry *e, size_t n, uint64_t 
 	size_t i;
 	int pass;
 
-	iso_time(when, sizeof(when), &t_ms);
+	iso_time(f, when, sizeof(when), &t_ms);
 	bprintf(b, "# rolloutd feature flags -- see rolloutd.flags(5).\n");
 	bprintf(b, "# Written %s by %s.  Edit with care: rolloutd re-reads this file\n", when,
 	    who ? who : "?");
@@ -614,7 +623,6 @@ serialise(const struct flags *f, const struct flag_entry *e, size_t n, uint64_t 
 			}
 		}
 	}
-	(void)f;
 	return b->oom ? -ENOMEM : 0;
 }
 
@@ -631,15 +639,15 @@ value_json(const struct flag_value *v)
 
 /* Append one audit line (with its newline) for NAME to B. */
 static void
-audit_line(struct buf *b, const char *who, const char *name, const struct flag_value *old,
-    const struct flag_value *new, const char *reason, uint64_t gen)
+audit_line(const struct flags *f, struct buf *b, const char *who, const char *name,
+    const struct flag_value *old, const struct flag_value *new, const char *reason, uint64_t gen)
 {
 	char when[96];
 	long long t_ms;
 	json_t *o;
 	char *line;
 
-	iso_time(when, sizeof(when), &t_ms);
+	iso_time(f, when, sizeof(when), &t_ms);
 	o = json_object();
 	if (o == NULL) {
 		b->oom = 1;
@@ -690,7 +698,7 @@ audit(const struct flags *f, const char *who, const char *name, const struct fla
 
 	if (f->audit_path == NULL)
 		return 0;
-	audit_line(&b, who, name, old, new, reason, gen);
+	audit_line(f, &b, who, name, old, new, reason, gen);
 	return audit_flush(f, &b);
 }
 
@@ -880,7 +888,7 @@ write_locked(struct flags *f, size_t n, const char *const *names, const char *co
 
 		/* one append for the whole write: one fdatasync, and no reader sees half of it */
 		for (i = 0; i < n; i++)
-			audit_line(&lines, who, ch[i].name, &ch[i].old, &ch[i].new, reason, gen);
+			audit_line(f, &lines, who, ch[i].name, &ch[i].old, &ch[i].new, reason, gen);
 		if ((arc = audit_flush(f, &lines)) != 0) {
 			/* the flags are written; say the journal is not */
 			seterr(err, errlen, "%s: audit append failed: %s", f->audit_path,
@@ -1045,6 +1053,13 @@ flags_close(struct flags *f)
 	free(f->e);
 	free(f->names);
 	free(f);
+}
+
+void
+flags_set_clock(struct flags *f, int64_t (*now_ms)(void *ctx), void *ctx)
+{
+	f->now_ms = now_ms;
+	f->now_ctx = ctx;
 }
 
 int

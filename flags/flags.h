@@ -41,6 +41,13 @@ struct flags;
 int flags_open(struct flags **out, const char *path, const char *audit_path, char *err, size_t errlen);
 void flags_close(struct flags *f);
 
+/*
+ * Take audit-record times (and the "Written" comment's) from NOW_MS(CTX),
+ * milliseconds since the epoch, instead of the real clock: a virtual clock
+ * under --simulate.  NULL restores the real clock.
+ */
+void flags_set_clock(struct flags *f, int64_t (*now_ms)(void *ctx), void *ctx);
+
 /* Declare an extra flag (from the plan).  0, -EEXIST, -EINVAL. */
 int flags_declare(struct flags *f, const char *name, enum flag_type type, long long min,
     long long max, const struct flag_value *deflt);

@@ -542,6 +542,41 @@ flags_emergency_rollback__lock_held_elsewhere__writes_anyway(void **state)
 	flags_close(f);
 }
 
+static int64_t
+fixed_clock(void *ctx)
+{
+	return *(const int64_t *)ctx;
+}
+
+static void
+flags_set_clock__virtual_time__in_audit_records(void **state)
+{
+	struct fx *x = *state;
+	struct flags *f;
+	int64_t now = 1893456000123LL;  /* 2030-01-01T00:00:00.123Z */
+	char err[256], *text;
+	json_t *a, *o;
+
+	open_ok(x, &f);
+	flags_set_clock(f, fixed_clock, &now);
+	assert_int_equal(flags_set(f, "enableParallelMode", "true", "sim", NULL, err, sizeof(err)), 0);
+	a = read_audit(x->audit);
+	o = json_array_get(a, 0);
+	assert_string_equal(json_string_value(json_object_get(o, "time")), "2030-01-01T00:00:00.123Z");
+	assert_int_equal(json_integer_value(json_object_get(o, "t_ms")), now);
+	json_decref(a);
+	text = read_file(x->path);
+	assert_non_null(strstr(text, "Written 2030-01-01T00:00:00.123Z by sim"));
+	free(text);
+	flags_set_clock(f, NULL, NULL);
+	assert_int_equal(flags_set(f, "enableParallelMode", "false", "real", NULL, err, sizeof(err)), 0);
+	a = read_audit(x->audit);
+	o = json_array_get(a, 1);
+	assert_true(json_integer_value(json_object_get(o, "t_ms")) < now);
+	json_decref(a);
+	flags_close(f);
+}
+
 #define HAMMER_WRITES 60
 
 static void
@@ -615,6 +650,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(flags_reload__external_edit__audited_as_external, setup, teardown),
 		cmocka_unit_test_setup_teardown(flags_emergency_rollback__directory_gone__recreated, setup, teardown),
 		cmocka_unit_test_setup_teardown(flags_emergency_rollback__lock_held_elsewhere__writes_anyway, setup, teardown),
+		cmocka_unit_test_setup_teardown(flags_set_clock__virtual_time__in_audit_records, setup, teardown),
 		cmocka_unit_test_setup_teardown(flags_set__two_processes_hammering__no_lost_update, setup, teardown),
 	};
 
