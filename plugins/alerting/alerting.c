@@ -122,8 +122,8 @@ dedup_contains(struct dedup *d, const char *key)
 	return 0;
 }
 
-static int
-dedup_add(struct dedup *d, const char *key, int64_t now)
+int
+alerting_dedup_add(struct dedup *d, const char *key, int64_t now)
 {
 	size_t n = strlen(key);
 	struct dedup_ent *e;
@@ -1215,7 +1215,7 @@ accept_alert(struct alerting *a, const struct rollout_alert *in, int force, int 
 		if (e != NULL) {
 			deliver_push_locked(ch, e);
 			if (!force && a->dedup_window_ms > 0)
-				dedup_add(&ch->dedup, key, now);
+				alerting_dedup_add(&ch->dedup, key, now);
 		} else if (track) {
 			ch->track = TRACK_FAILED;
 			snprintf(ch->track_error, sizeof(ch->track_error), "outbox: %s",

@@ -97,6 +97,7 @@ struct channel {
 	pthread_t thread;
 	int thread_started;
 	void *curl;                 /* CURL *, owned by the thread */
+	int64_t retry_after_ms;     /* the peer's Retry-After (429/503), thread only */
 
 	pthread_mutex_t mu;         /* guards everything below */
 	pthread_cond_t cv;
@@ -168,6 +169,8 @@ void deliver_throttle_summaries_locked(struct channel *ch, int64_t now_ms);
 void alerting_metric(struct alerting *a, const char *chan, const char *what, double v);
 int alerting_throttle_check(struct alerting *a, struct channel *ch, const char *type, int sev,
     int64_t now_ms);
+/* Remember KEY as seen at NOW (ms).  Caller holds the channel's lock. */
+int alerting_dedup_add(struct dedup *d, const char *key, int64_t now);
 void alerting_dedup_free(struct dedup *d);
 
 #endif

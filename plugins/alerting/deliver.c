@@ -264,6 +264,10 @@ deliver_replay(struct channel *ch)
 			e->accepted_ms = json_integer_value(json_object_get(doc, "accepted_ms"));
 			pthread_mutex_lock(&ch->mu);
 			queue_push_locked(ch, e);
+			/* a re-sent copy of a replayed alert is a duplicate too */
+			if (ch->a->dedup_window_ms > 0)
+				alerting_dedup_add(&ch->dedup, format_str(alert, "key")[0] ?
+				    format_str(alert, "key") : format_str(alert, "id"), e->accepted_ms);
 			pthread_mutex_unlock(&ch->mu);
 			loaded++;
 			json_decref(doc);
@@ -381,6 +385,13 @@ send_webhook(struct channel *ch, const struct entry *e, char *err, size_t errlen
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
 	cc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	if (cc == CURLE_OK && (code == 429 || code == 503)) {
+		curl_off_t ra = 0;
+
+		/* Slack and most APIs say when to come back; do not come earlier */
+		if (curl_easy_getinfo(c, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
+			ch->retry_after_ms = (int64_t)(ra < 3600 ? ra : 3600) * 1000;
+	}
 	if (cc != CURLE_OK)
 		snprintf(err, errlen, "POST %s: %s", ch->url, curl_easy_strerror(cc));
 	else if (code < 200 || code > 299)
@@ -591,6 +602,7 @@ deliver_thread(void *arg)
 		pthread_mutex_unlock(&ch->mu);
 
 		err[0] = '\0';
+		ch->retry_after_ms = 0;
 		rc = send_one(ch, e, err, sizeof(err));
 		lat_ms = wall_ms() - e->accepted_ms;   /* accepted -> confirmed by the peer */
 		if (rc == 0 && unlink(e->path) != 0 && errno != ENOENT)
@@ -612,8 +624,13 @@ deliver_thread(void *arg)
 		} else {
 			if (atomic_load(&a->stopping))
 				break; /* aborted by stop(): not a failure of the peer */
+			int64_t delay = backoff_ms(a, e->attempts + 1);
+
+			if (ch->retry_after_ms > delay)
+				delay = ch->retry_after_ms;
+			ch->retry_after_ms = 0;
 			e->attempts++;
-			e->next_try = mono_ms() + backoff_ms(a, e->attempts);
+			e->next_try = mono_ms() + delay;
 			ch->failed++;
 			snprintf(ch->last_error, sizeof(ch->last_error), "%s", err);
 			if (ch->track == TRACK_PENDING &&

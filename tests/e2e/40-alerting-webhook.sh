@@ -100,6 +100,21 @@ assert len({r["headers"]["x-rollout-signature"] for r in recs}) == 1
 PY
 pass "500 retried with the same id and body until 200"
 
+# --- 429 with Retry-After: 1 is honoured although retry.initial is 100ms
+hook_mode "$P1" 429
+ID_E=0123456789abcdef0123456789abcd0e
+drv 'alert {"id":"'$ID_E'","key":"e","type":"large_movement","severity":"critical","title":"E"}'
+wait_count 10 "$TMP/hook.jsonl" "$ID_E" 2 || fail "no retry after 429"
+hook_mode "$P1" 200
+drv "wait-idle 10"; assert_eq idle "$ANSWER" "E delivered after 429"
+$PY - "$TMP/hook.jsonl" "$ID_E" <<'PY' || fail "Retry-After not honoured"
+import json, sys
+t = [json.loads(l)["t"] for l in open(sys.argv[1]) if sys.argv[2] in l]
+gaps = [b - a for a, b in zip(t, t[1:])]
+assert gaps and min(gaps) >= 0.9, gaps
+PY
+pass "429: Retry-After honoured"
+
 # --- hang: the attempt times out (timeout: 1s), slack goes on meanwhile
 hook_mode "$P1" hang
 ID_C=0123456789abcdef0123456789abcd0c
@@ -120,9 +135,9 @@ wait_count 10 "$TMP/hook.jsonl" "$ID_D" 2 || fail "no retry after an early close
 hook_mode "$P1" 200
 drv "wait-idle 10"; assert_eq idle "$ANSWER" "D delivered after early closes"
 assert_eq 1 "$(grep "$ID_D" "$TMP/hook.jsonl" | grep -c '"status": 200')" "D acknowledged once"
-stat hook sent; assert_eq 4 "$STAT" "hook sent A B C D"
-stat slack sent; assert_eq 4 "$STAT" "slack sent A B C D"
-drv "metric alerting.delivered"; set -- $ANSWER; assert_eq 8 "$3" "alerting.delivered samples"
+stat hook sent; assert_eq 5 "$STAT" "hook sent A B E C D"
+stat slack sent; assert_eq 5 "$STAT" "slack sent A B E C D"
+drv "metric alerting.delivered"; set -- $ANSWER; assert_eq 10 "$3" "alerting.delivered samples"
 [ -z "$(ls -A "$TMP/data/alerts/outbox/hook")" ] || fail "outbox not empty after delivery"
 pass "peer closing early: retried, delivered once"
 drv_quit

@@ -671,6 +671,10 @@ init__outbox_left_behind__replayed_in_order(void **state)
 	assert_int_equal(count_dir(dir, ".tmp.123"), 0);
 	assert_int_equal(count_dir(dir, ".bad"), 1);
 	assert_int_equal(stat_of(&f, "webhook", "queued"), 3);
+	/* the runner sending one of them again after the restart: a duplicate */
+	assert_int_equal(send_alert(&f, "r2-again", "k2", "large_movement", ROLLOUT_SEV_WARNING, 0),
+	    0);
+	assert_int_equal(stat_of(&f, "webhook", "deduped"), 1);
 	fx_start(&f);
 	assert_int_equal(wait_idle(&f, 5000), 0);
 	snprintf(path, sizeof(path), "%s/out.jsonl", keep);

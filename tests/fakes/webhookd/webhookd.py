@@ -8,6 +8,7 @@ one JSON line in OUTFILE: {"n", "path", "status", "headers", "body", "t"}.
 MODE decides the answer:
     200    answer 200 {"ok":true}          (default)
     500    answer 500
+    429    answer 429 with Retry-After: 1
     hang   read the request, never answer (until the client gives up)
     close  read the request, close the connection without an answer
 POST /_mode with the new mode as the body changes it at run time (not recorded).
@@ -41,7 +42,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._answer(200, b"{}")
             return
         mode = state["mode"]
-        status = {"200": 200, "500": 500}.get(mode, 0)
+        status = {"200": 200, "500": 500, "429": 429}.get(mode, 0)
         with lock:
             state["n"] += 1
             rec = {"n": state["n"], "path": self.path, "status": status, "mode": mode,
@@ -61,11 +62,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         if status == 200:
             self._answer(200, b'{"ok":true}')
+        elif status == 429:
+            self._answer(429, b"rate limited", {"Retry-After": "1"})
         else:
             self._answer(500, b"internal error")
 
-    def _answer(self, code, body):
+    def _answer(self, code, body, extra=None):
         self.send_response(code)
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
