@@ -322,6 +322,9 @@ host_init(struct host *h, const char *instance, const char *data_dir,
 		h->api.default_rpc = "";
 		h->api.default_subscan = "";
 	}
+	/* SUBSCAN_URL overrides the preset's Subscan base URL (a mirror, the simulated chain) */
+	if (getenv("SUBSCAN_URL") != NULL && getenv("SUBSCAN_URL")[0] != '\0')
+		h->api.default_subscan = getenv("SUBSCAN_URL");
 	h->api.config = (const struct rollout_cfg *)(const void *)with;
 	h->api.emit = host_emit;
 	h->api.log = host_log;
