@@ -815,7 +815,7 @@ eng_eval_gates(struct engine *e)
 		e->gview[i].verdict = r.verdict;
 		e->gview[i].value = r.lhs;
 		e->gview[i].samples = r.samples;
-		snprintf(e->gview[i].detail, sizeof(e->gview[i].detail), "%s", r.detail);
+		memcpy(e->gview[i].detail, r.detail, sizeof(e->gview[i].detail));
 		json_array_append_new(inputs, json_pack("{s:s, s:s, s:o, s:I, s:s}", "gate", g->text,
 		    "verdict", verdict_name(r.verdict), "value", isfinite(r.lhs) ? json_real(r.lhs) :
 		    json_null(), "samples", (json_int_t)r.samples, "detail", r.detail));
@@ -928,7 +928,7 @@ eng_check_triggers(struct engine *e)
 		e->tview[i].verdict = r.verdict;
 		e->tview[i].value = r.lhs;
 		e->tview[i].samples = r.samples;
-		snprintf(e->tview[i].detail, sizeof(e->tview[i].detail), "%s", r.detail);
+		memcpy(e->tview[i].detail, r.detail, sizeof(e->tview[i].detail));
 		if (r.verdict == VERDICT_PASS)
 			st->consecutive++;
 		else if (r.verdict == VERDICT_FAIL)

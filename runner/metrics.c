@@ -4,8 +4,9 @@
  * Each series keeps three bounded rings:
  *   raw    the last METRICS_RAW_MAX samples (t, value, running sum): exact
  *          answers for every function while the window fits in it;
- *   fine   10-second buckets (count, sum, min, max, running sums), 24 h;
- *   coarse 5-minute buckets, 14 days.
+ *   fine   10-second buckets (count, sum, min, max, running sums), 22.7 h;
+ *   coarse 5-minute buckets, 14.2 days.
+ * Capacities are powers of two (index by mask, no division on the hot path).
  * A window query uses the finest ring that still holds the window's start.
  * Sums and counts over any window cost O(log n) thanks to the running sums;
  * min/max scan the window; quantiles select over the raw samples, or, when
@@ -29,8 +30,8 @@ static const struct {
 	int64_t width_ms;
 	size_t max;
 } metrics_tier_spec[METRICS_NTIERS] = {
-	{ 10 * 1000, 8640 },            /* 24 h */
-	{ 300 * 1000, 4032 },           /* 14 d */
+	{ 10 * 1000, 8192 },            /* 22.7 h */
+	{ 300 * 1000, 4096 },           /* 14.2 d */
 };
 
 struct raw_sample {
@@ -83,13 +84,21 @@ struct metrics {
 static void *
 ring_at(const struct ring *r, size_t i)
 {
-	return (char *)r->items + ((r->head + i) % r->cap) * r->size;
+	return (char *)r->items + ((r->head + i) & (r->cap - 1)) * r->size;
 }
 
 /* A slot for a new newest item (old end dropped when full), or NULL on ENOMEM. */
-static void *
+static inline __attribute__((always_inline)) void *
 ring_push(struct ring *r)
 {
+	if (r->len == r->cap && r->cap == r->max) {
+		/* full at its maximum: the common case on a busy series */
+		void *slot = (char *)r->items + r->head * r->size;
+
+		r->head = (r->head + 1) & (r->cap - 1);
+		r->dropped = 1;
+		return slot;
+	}
 	if (r->len == r->cap && r->cap < r->max) {
 		size_t ncap = r->cap ? r->cap * 2 : 16, i;
 		char *n;
@@ -107,7 +116,7 @@ ring_push(struct ring *r)
 		r->head = 0;
 	}
 	if (r->len == r->cap) {
-		r->head = (r->head + 1) % r->cap;
+		r->head = (r->head + 1) & (r->cap - 1);
 		r->len--;
 		r->dropped = 1;
 	}
@@ -252,12 +261,43 @@ metrics_series(struct metrics *m, const char *name)
 	return metrics_get_or_add(m, name);
 }
 
+/* Merge the closed fine bucket FB into the coarse ring R (bucket width W). */
+static void
+tier_fold(struct ring *r, int64_t w, const struct bucket *fb)
+{
+	struct bucket *b = r->len ? ring_at(r, r->len - 1) : NULL;
+
+	if (b == NULL || fb->start >= b->start + w) {
+		double cs = b ? b->cum_sum : 0;
+		uint64_t cc = b ? b->cum_count : 0;
+		int64_t t = fb->start;
+
+		b = ring_push(r);
+		if (b == NULL)
+			return;
+		b->start = t >= 0 ? t / w * w : ((t - w + 1) / w) * w;
+		b->count = 0;
+		b->sum = 0;
+		b->min = fb->min;
+		b->max = fb->max;
+		b->cum_sum = cs;
+		b->cum_count = cc;
+	}
+	b->count += fb->count;
+	b->sum += fb->sum;
+	b->cum_sum += fb->sum;
+	b->cum_count += fb->count;
+	if (fb->min < b->min)
+		b->min = fb->min;
+	if (fb->max > b->max)
+		b->max = fb->max;
+}
+
 /* Record V at T into S.  Samples older than the newest are recorded at the newest time. */
 void
 metrics_series_record(struct metrics_series *s, int64_t t, double v)
 {
 	struct raw_sample *r;
-	size_t i;
 
 	if (isnan(v))
 		return;
@@ -273,19 +313,22 @@ metrics_series_record(struct metrics_series *s, int64_t t, double v)
 		r->v = v;
 		r->cum = s->cum;
 	}
-	for (i = 0; i < METRICS_NTIERS; i++) {
-		struct ring *tr = &s->tier[i];
-		int64_t w = metrics_tier_spec[i].width_ms;
-		int64_t start = t >= 0 ? t / w * w : ((t - w + 1) / w) * w;
+	{
+		struct ring *tr = &s->tier[0];
+		int64_t w = metrics_tier_spec[0].width_ms;
 		struct bucket *b = tr->len ? ring_at(tr, tr->len - 1) : NULL;
 
-		if (b == NULL || b->start != start) {
+		/* t never goes back, so "still in the newest bucket" is one comparison */
+		if (b == NULL || t >= b->start + w) {
+			int64_t start = t >= 0 ? t / w * w : ((t - w + 1) / w) * w;
 			double cs = b ? b->cum_sum : 0;
 			uint64_t cc = b ? b->cum_count : 0;
 
+			if (b != NULL)
+				tier_fold(&s->tier[1], metrics_tier_spec[1].width_ms, b);
 			b = ring_push(tr);
 			if (b == NULL)
-				continue;
+				return;
 			b->start = start;
 			b->count = 0;
 			b->sum = 0;
@@ -519,60 +562,69 @@ window_raw(struct metrics *m, struct metrics_series *s, enum expr_fn fn, int64_t
 }
 
 static int
-window_tier(struct metrics *m, const struct ring *r, int64_t width, enum expr_fn fn, int64_t a,
-    int64_t b, int64_t window_ms, double *out, size_t *nsamples)
+window_tier(struct metrics *m, const struct ring *r, int64_t width, const struct bucket *open,
+    enum expr_fn fn, int64_t a, int64_t b, int64_t window_ms, double *out, size_t *nsamples)
 {
-	size_t i = tier_lower(r, width, a), j = tier_upper(r, b), k;
-	struct bucket *first, *last;
-	double acc;
-	uint64_t n;
+	size_t i = tier_lower(r, width, a), j = tier_upper(r, b), k, nv = 0;
+	double sum = 0, mn = 0, mx = 0, *v = NULL;
+	uint64_t n = 0;
 
-	if (j <= i)
-		return -ENOENT;
-	first = ring_at(r, i);
-	last = ring_at(r, j - 1);
-	n = last->cum_count - (first->cum_count - first->count);
-	if (n == 0)
+	/* OPEN: the newest fine bucket, not folded into this ring yet */
+	if (open != NULL && (open->count == 0 || open->start > b))
+		open = NULL;
+	if (j > i) {
+		struct bucket *first = ring_at(r, i), *last = ring_at(r, j - 1);
+
+		n = last->cum_count - (first->cum_count - first->count);
+		sum = last->cum_sum - (first->cum_sum - first->sum);
+	}
+	if (open != NULL) {
+		n += open->count;
+		sum += open->sum;
+	}
+	if (n == 0 || fn == EXPR_FN_LATEST)
 		return -ENOENT;
 	*nsamples = (size_t)n;
 	switch (fn) {
-	case EXPR_FN_LATEST:
-		return -EINVAL;
 	case EXPR_FN_SUM:
 	case EXPR_FN_RATE:
 	case EXPR_FN_AVG:
-		acc = last->cum_sum - (first->cum_sum - first->sum);
-		*out = fn == EXPR_FN_SUM ? acc : fn == EXPR_FN_AVG ? acc / (double)n
-		    : acc / ((double)window_ms / 1000.0);
+		*out = fn == EXPR_FN_SUM ? sum : fn == EXPR_FN_AVG ? sum / (double)n
+		    : sum / ((double)window_ms / 1000.0);
 		return 0;
 	case EXPR_FN_COUNT:
 		*out = (double)n;
 		return 0;
 	case EXPR_FN_MIN:
 	case EXPR_FN_MAX:
-		acc = fn == EXPR_FN_MIN ? first->min : first->max;
-		for (k = i + 1; k < j; k++) {
+		mn = open ? open->min : INFINITY;
+		mx = open ? open->max : -INFINITY;
+		for (k = i; k < j; k++) {
 			struct bucket *bk = ring_at(r, k);
-			double v = fn == EXPR_FN_MIN ? bk->min : bk->max;
 
-			if (fn == EXPR_FN_MIN ? v < acc : v > acc)
-				acc = v;
+			if (bk->count == 0)
+				continue;
+			if (bk->min < mn)
+				mn = bk->min;
+			if (bk->max > mx)
+				mx = bk->max;
 		}
-		*out = acc;
+		*out = fn == EXPR_FN_MIN ? mn : mx;
 		return 0;
-	default: {
-		double *v = scratch(m, j - i);
-
+	default:
+		v = scratch(m, (j > i ? j - i : 0) + 1);
 		if (v == NULL)
 			return -ENOMEM;
 		for (k = i; k < j; k++) {
 			struct bucket *bk = ring_at(r, k);
 
-			v[k - i] = fn == EXPR_FN_P50 ? bk->sum / (double)bk->count : bk->max;
+			if (bk->count > 0)
+				v[nv++] = fn == EXPR_FN_P50 ? bk->sum / (double)bk->count : bk->max;
 		}
-		*out = quantile(v, j - i, fn_quantile(fn));
+		if (open != NULL)
+			v[nv++] = fn == EXPR_FN_P50 ? open->sum / (double)open->count : open->max;
+		*out = quantile(v, nv, fn_quantile(fn));
 		return 0;
-	}
 	}
 }
 
@@ -606,7 +658,9 @@ metrics_window(struct metrics *m, const char *name, enum expr_fn fn, int64_t win
 			/* the finest ring that still holds the window's start; else the coarsest */
 			if (!r->dropped || ((struct bucket *)ring_at(r, 0))->start + w <= a
 			    || i == METRICS_NTIERS - 1) {
-				rc = window_tier(m, r, w, fn, a, b, window_ms, out, &n);
+				rc = window_tier(m, r, w, i > 0 && s->tier[0].len ?
+				    ring_at(&s->tier[0], s->tier[0].len - 1) : NULL,
+				    fn, a, b, window_ms, out, &n);
 				break;
 			}
 		}

@@ -43,3 +43,25 @@ assert_eq 1 "$rc" "bad scenario exit status"
 assert_contains "$TMP/bad.err" '^rolloutd: bad.yaml:2:39: ' "bad scenario error position"
 [ ! -e "$TMP/data" ] || fail "a simulation without --data-dir created ./data"
 pass "bad scenario refused"
+
+# A rollout on disk is not resumed with a changed plan unless --accept-plan-change,
+# and the acceptance is journaled.
+cp "$ROOT"/phases/*.yaml "$TMP/"
+printf 'duration: 3d\nmetrics:\n  shadow.accuracy: 0.99\n' > "$TMP/short.yaml"
+rc=0; "$RD" --plan "$TMP/full.yaml" --simulate "$TMP/short.yaml" --data-dir "$TMP/d" > "$TMP/short.out" || rc=$?
+assert_eq 5 "$rc" "scenario ended mid-rollout"
+assert_contains "$TMP/short.out" 'result: holding \(phase parallel' "holding in parallel after 3 days"
+sed -i 's/hold: 7d/hold: 6d/' "$TMP/parallel.yaml"
+rc=0; "$RD" --plan "$TMP/full.yaml" --simulate "$TMP/short.yaml" --data-dir "$TMP/d" > /dev/null 2> "$TMP/changed.err" || rc=$?
+assert_eq 1 "$rc" "changed plan refused"
+assert_contains "$TMP/changed.err" 'the plan changed since this rollout started .*--accept-plan-change' "changed plan message"
+rc=0; "$RD" --plan "$TMP/full.yaml" --simulate "$TMP/short.yaml" --data-dir "$TMP/d" --accept-plan-change > /dev/null || rc=$?
+assert_eq 5 "$rc" "accepted plan change resumes"
+assert_contains "$TMP/d/state/journal.jsonl" '"kind":"plan_change","who":"cli"' "plan change journaled"
+# the same directory cannot be driven by two processes at once
+exec 9> "$TMP/d/state/lock"; flock -n 9
+rc=0; "$RD" --plan "$TMP/full.yaml" --simulate "$TMP/short.yaml" --data-dir "$TMP/d" > /dev/null 2> "$TMP/busy.err" || rc=$?
+exec 9>&-
+assert_eq 1 "$rc" "second engine on one state dir"
+assert_contains "$TMP/busy.err" 'another rolloutd is executing a plan from this state directory' "lock message"
+pass "plan change refused, accepted and journaled; one engine per state directory"
