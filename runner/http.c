@@ -41,6 +41,7 @@ struct http_session {
 	char *body;
 	size_t body_len, body_cap;
 	int too_large;
+	int chunked;                   /* body of unknown length: refused (411), then closed */
 	int have_response;
 	int headers_sent;
 	struct http_response rs;
@@ -189,7 +190,10 @@ session_dispatch(struct http_server *s, struct lws *wsi, struct http_session *ss
 	if (ss->have_response)
 		return;                        /* lws reports an explicit empty body once more */
 	memset(&ss->rs, 0, sizeof ss->rs);
-	if (ss->too_large) {
+	if (ss->chunked) {
+		http_reply_error(&ss->rs, 411, "send the request body with a Content-Length "
+		    "(chunked transfer encoding is not accepted)");
+	} else if (ss->too_large) {
 		http_reply_error(&ss->rs, 413, "request body larger than %zu bytes", s->max_body);
 	} else {
 		rq.method = ss->method;
@@ -284,6 +288,8 @@ session_write(struct http_server *s, struct lws *wsi, struct http_session *ss)
 	free(ss->rs.body);
 	memset(&ss->rs, 0, sizeof ss->rs);
 	ss->have_response = 0;
+	if (ss->chunked)
+		return -1;                     /* the unread body makes the connection unusable */
 	if (lws_http_transaction_completed(wsi))
 		return -1;
 	return 0;
@@ -317,6 +323,9 @@ cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 		clen = 0;
 		if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
 			clen = atoll(cl);
+		else if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0 &&
+		    strcasestr(cl, "chunked") != NULL)
+			ss->chunked = 1;
 		if (ss->path == NULL || ss->query == NULL) {
 			ss->too_large = 1;     /* out of memory: answer without the body */
 		}

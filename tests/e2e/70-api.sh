@@ -139,6 +139,7 @@ assert_eq 404 "$(code POST /api/flags/noSuchFlag -H "$AUTH" -d '{"value":1}')" "
 head -c 100000 /dev/zero | tr '\0' 'x' >"$TMP/big"
 assert_eq 413 "$(code POST /api/rollout/promote -H "$AUTH" -H 'Expect:' --data-binary @"$TMP/big")" "oversized body"
 assert_contains "$TMP/body" 'larger than 65536 bytes' "413 message"
+assert_eq 411 "$(code POST /api/rollout/promote -H "$AUTH" -H 'Transfer-Encoding: chunked' -d '{"full":"x"}')" "chunked body"
 assert_eq 0 "$(flag hybridTrafficPercent)" "bad requests changed nothing"
 pass "400 names the field; 413 above 64 KiB"
 

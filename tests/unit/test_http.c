@@ -278,6 +278,12 @@ http_server__large_response_and_oversized_body__chunks_and_413(void **state)
 	assert_int_equal(request(sv.port, req, n + 4000, h, sizeof h, b, sizeof b), 413);
 	assert_non_null(strstr(b, "larger than 1024 bytes"));
 
+	/* a body of unknown length is refused, not silently dropped */
+	n = (size_t)snprintf(req, sizeof req, "POST /echo HTTP/1.1\r\nHost: x\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+	assert_int_equal(request(sv.port, req, n, h, sizeof h, b, sizeof b), 411);
+	assert_non_null(strstr(b, "Content-Length"));
+
 	/* exactly at the limit is fine */
 	n = (size_t)snprintf(req, sizeof req, "POST /echo HTTP/1.1\r\nHost: x\r\n"
 	    "Content-Length: 1024\r\n\r\n");
@@ -290,10 +296,10 @@ http_server__large_response_and_oversized_body__chunks_and_413(void **state)
 	http_wake(sv.s);
 	pthread_join(sv.th, NULL);
 	http_server_stats(sv.s, &st);
-	assert_int_equal(st.requests, 3);
-	assert_int_equal(st.by_class[4], 1);
+	assert_int_equal(st.requests, 4);
+	assert_int_equal(st.by_class[4], 2);
 	assert_int_equal(st.by_class[2], 2);
-	assert_int_equal(st.lat_buckets[9], 3);
+	assert_int_equal(st.lat_buckets[9], 4);
 	http_server_close(sv.s);
 }
 
