@@ -130,6 +130,18 @@ metrics_memory__bounded__long_windows_from_buckets(void **state)
 	/* 2 days from 5-minute buckets */
 	assert_true(fabs(win(f, "shadow.accuracy", EXPR_FN_AVG, 2 * 86400000LL, NULL) - 0.75) < 1e-3);
 	assert_true(win(f, "shadow.accuracy", EXPR_FN_P95, 2 * 86400000LL, NULL) == 1.0);
+	/* 2 days = 172800 samples, give or take one 5-minute bucket */
+	assert_true(win(f, "shadow.accuracy", EXPR_FN_COUNT, 2 * 86400000LL, &n) >= 172800);
+	assert_true(n <= 172800 + 300);
+	/* the newest samples (not yet folded into 5-minute buckets) count too */
+	{
+		double before = win(f, "shadow.accuracy", EXPR_FN_SUM, 2 * 86400000LL, NULL);
+
+		metrics_series_record(s, t - 1000, 7.0);
+		assert_true(fabs(win(f, "shadow.accuracy", EXPR_FN_SUM, 2 * 86400000LL, NULL)
+		    - (before + 7.0)) < 1e-6);
+		assert_true(win(f, "shadow.accuracy", EXPR_FN_MAX, 2 * 86400000LL, NULL) == 7.0);
+	}
 }
 
 static void
