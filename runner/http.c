@@ -330,6 +330,16 @@ cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 			ss->too_large = 1;     /* out of memory: answer without the body */
 		}
 		if (clen > 0) {
+			/* "Expect: 100-continue": say so, or the client waits a second before the body */
+			if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_EXPECT) > 0 &&
+			    strcasecmp(cl, "100-continue") == 0) {
+				unsigned char cont[LWS_PRE + 32];
+				static const char msg[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+				memcpy(cont + LWS_PRE, msg, sizeof msg - 1);
+				if (lws_write(wsi, cont + LWS_PRE, sizeof msg - 1, LWS_WRITE_HTTP_HEADERS) < 0)
+					return -1;
+			}
 			if ((unsigned long long)clen > s->max_body) {
 				ss->too_large = 1;
 			} else {

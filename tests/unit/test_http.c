@@ -247,6 +247,24 @@ http_server__get_post_404_405__answers(void **state)
 	assert_int_equal(request(sv.port, req, strlen(req), h, sizeof h, b, sizeof b), 200);
 	assert_string_equal(b, "25");
 
+	/* Expect: 100-continue is answered before the body is sent */
+	fd = connect_to(sv.port);
+	snprintf(req, sizeof req, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+	    "Expect: 100-continue\r\n\r\n");
+	send_all(fd, req, strlen(req));
+	{
+		char cont[64];
+		ssize_t got = recv(fd, cont, 25, MSG_WAITALL);
+
+		assert_int_equal(got, 25);
+		cont[got] = '\0';
+		assert_string_equal(cont, "HTTP/1.1 100 Continue\r\n\r\n");
+	}
+	send_all(fd, "abcd", 4);
+	assert_int_equal(read_response(fd, h, sizeof h, b, sizeof b), 200);
+	assert_non_null(strstr(b, "len=4 body=abcd"));
+	close(fd);
+
 	/* keep-alive: two requests on one connection */
 	fd = connect_to(sv.port);
 	send_all(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", 32);
