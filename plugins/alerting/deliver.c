@@ -120,9 +120,13 @@ deliver_write(struct channel *ch, json_t *alert, int *rcp)
 		rc = -ENOMEM;
 		goto fail;
 	}
+	/* each channel thread gets its own copy: json_t is not safe to share */
+	if ((e->alert = json_deep_copy(alert)) == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
 	if ((rc = fs_write_atomic(e->path, text, strlen(text), 0600)) != 0)
 		goto fail;
-	e->alert = json_incref(alert);
 	e->accepted_ms = now;
 	e->next_try = 0;
 	json_decref(doc);

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <stdatomic.h>
 #include <jansson.h>
 #include <sodium.h>
 
@@ -258,7 +259,7 @@ struct receiver {
 	int requests;
 	char headers[4096];
 	char body[8192];
-	volatile int quit;
+	atomic_int quit;
 };
 
 static void *
@@ -266,7 +267,7 @@ receiver_main(void *arg)
 {
 	struct receiver *r = arg;
 
-	while (!r->quit) {
+	while (!atomic_load(&r->quit)) {
 		char buf[16384];
 		size_t len = 0;
 		char *end = NULL, *cl;
@@ -297,7 +298,7 @@ receiver_main(void *arg)
 			pthread_mutex_unlock(&r->mu);
 		}
 		if (r->hang) {
-			while (!r->quit)
+			while (!atomic_load(&r->quit))
 				sleep_ms(20);
 		} else {
 			const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
@@ -337,7 +338,7 @@ receiver_start(struct receiver *r, int hang)
 static void
 receiver_stop(struct receiver *r)
 {
-	r->quit = 1;
+	atomic_store(&r->quit, 1);
 	pthread_join(r->thread, NULL);
 	close(r->fd);
 	pthread_mutex_destroy(&r->mu);
