@@ -119,3 +119,14 @@ assert a["type"] in ("emergency_rollback", "rollback", "rollout.rollback"), a
 PY
 grep -q "$ID" "$DATA/alerts/history.jsonl" || fail "rollback alert missing from the history file"
 pass "after the restart the rollback alert arrived with its id"
+
+# a mistake in the alerting block stops rolloutd at start with its position
+sed 's/format: json, route: whale,/formt: json, route: whale,/' "$TMP/plan.yaml" >"$TMP/plan-bad.yaml"
+rc=0
+timeout 20 "$B/rolloutd" --plan "$TMP/plan-bad.yaml" --data-dir "$TMP/data-bad" \
+  --plugin-dir "$TMP/plugins" --listen "127.0.0.1:$(free_port)" >"$TMP/bad.out" 2>&1 || rc=$?
+[ "$rc" != 0 ] && [ "$rc" != 124 ] || fail "rolloutd started with a bad alerting block (rc $rc)"
+LINE=$(grep -n 'formt' "$TMP/plan-bad.yaml" | cut -d: -f1)
+COL=$(awk '/formt/ { print index($0, "formt: ") + 7 }' "$TMP/plan-bad.yaml")   # the value
+assert_contains "$TMP/bad.out" "plan-bad\.yaml:$LINE:$COL: alerting: webhook: unknown key \"formt\"" "error with its position"
+pass "a bad alerting block stops rolloutd with FILE:LINE:COLUMN"
