@@ -1025,20 +1025,12 @@ eng_start(struct engine *e)
 		eng_flags_failed(e, "start", err);
 }
 
-int64_t
-engine_tick(struct engine *e)
+/* Move along the plan as far as the clock allows (no trigger check). */
+static void
+eng_run(struct engine *e, int64_t now)
 {
-	int64_t now = clock_now_ms(e->clk), next;
 	int i;
 
-	if (e->st.state == ENG_PENDING && e->st.started_at_ms == 0)
-		eng_start(e);
-	if (now >= e->st.next_check_ms) {
-		e->st.next_check_ms += e->plan->tick_ms;
-		if (e->st.next_check_ms <= now)
-			e->st.next_check_ms = now + e->plan->tick_ms;
-		eng_check_triggers(e);
-	}
 	for (i = 0; i < ENG_MAX_STEPS_PER_TICK; i++) {
 		enum engine_state s = e->st.state;
 		int phase = e->st.phase, step = e->st.step;
@@ -1055,6 +1047,22 @@ engine_tick(struct engine *e)
 		if (e->st.seq == seq && e->st.state == s && e->st.phase == phase && e->st.step == step)
 			break;          /* gates evaluated, still undecided */
 	}
+}
+
+int64_t
+engine_tick(struct engine *e)
+{
+	int64_t now = clock_now_ms(e->clk), next;
+
+	if (e->st.state == ENG_PENDING && e->st.started_at_ms == 0)
+		eng_start(e);
+	if (now >= e->st.next_check_ms) {
+		e->st.next_check_ms += e->plan->tick_ms;
+		if (e->st.next_check_ms <= now)
+			e->st.next_check_ms = now + e->plan->tick_ms;
+		eng_check_triggers(e);
+	}
+	eng_run(e, now);
 	next = e->st.next_check_ms;
 	if (e->st.state == ENG_HOLDING && e->st.hold_until_ms < next)
 		next = e->st.hold_until_ms;
@@ -1119,8 +1127,8 @@ act_reenter(struct engine *e, struct eng_change *c, int phase, int step, char *e
 	return 0;
 }
 
-int
-engine_act(struct engine *e, enum engine_action a, const char *arg,
+static int
+eng_act(struct engine *e, enum engine_action a, const char *arg,
     const struct engine_actor *who, char *err, size_t errlen)
 {
 	enum engine_state s = e->st.state;
@@ -1258,6 +1266,18 @@ engine_act(struct engine *e, enum engine_action a, const char *arg,
 	}
 	}
 	return act_err(err, errlen, -EINVAL, "unknown action %d", (int)a);
+}
+
+/* Perform the action, then carry on at once (a promoted step starts now, not at the next tick). */
+int
+engine_act(struct engine *e, enum engine_action a, const char *arg,
+    const struct engine_actor *who, char *err, size_t errlen)
+{
+	int rc = eng_act(e, a, arg, who, err, errlen);
+
+	if (rc == 0)
+		eng_run(e, clock_now_ms(e->clk));
+	return rc;
 }
 
 /* ---- open / close ---------------------------------------------------------------------- */
