@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <libgen.h>
 #include <netinet/in.h>
@@ -560,6 +561,40 @@ on_alert__over_limit__throttled_then_summary(void **state)
 	fx_free(&f);
 }
 
+static void
+stdout_channel__text_and_json__one_line_each(void **state)
+{
+	struct fixture f;
+	char path[256], *text = NULL;
+	int fd, saved;
+
+	(void)state;
+	assert_int_equal(fx_init(&f, "channels:\n  - stdout: {}\n"
+	    "  - stdout: { name: json, format: json, min_severity: critical }\n"), 0);
+	snprintf(path, sizeof(path), "%s/stdout.txt", f.dir);
+	fflush(stdout);
+	saved = dup(1);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(saved >= 0 && fd >= 0);
+	dup2(fd, 1);
+	close(fd);
+	fx_start(&f);
+	assert_int_equal(send_alert(&f, "s1", "k1", "large_movement", ROLLOUT_SEV_WARNING, 0), 0);
+	assert_int_equal(send_alert(&f, "s2", "k2", "large_movement", ROLLOUT_SEV_CRITICAL, 0), 0);
+	assert_int_equal(wait_idle(&f, 5000), 0);
+	fflush(stdout);
+	dup2(saved, 1);
+	close(saved);
+	assert_int_equal(fs_read_all(path, 1 << 20, &text, NULL), 0);
+	/* text lines for both, one JSON line for the critical one */
+	assert_non_null(strstr(text, " ALERT warning large_movement: title — message [id s1]\n"));
+	assert_non_null(strstr(text, " ALERT critical large_movement: title — message [id s2]\n"));
+	assert_non_null(strstr(text, "{\"id\":\"s2\",\"key\":\"k2\",\"type\":\"large_movement\""));
+	assert_null(strstr(text, "{\"id\":\"s1\""));
+	free(text);
+	fx_free(&f);
+}
+
 /* ---- tests: outbox ----------------------------------------------------------- */
 
 static void
@@ -820,6 +855,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(on_alert__filters__severity_route_and_critical_bypass),
 		cmocka_unit_test(on_alert__same_key__deduped_within_window_only),
 		cmocka_unit_test(on_alert__over_limit__throttled_then_summary),
+		cmocka_unit_test(stdout_channel__text_and_json__one_line_each),
 		cmocka_unit_test(on_alert__peer_down__entry_on_disk_before_return),
 		cmocka_unit_test(on_alert__hostile_id_no_time__safe_file_name_and_now),
 		cmocka_unit_test(init__outbox_left_behind__replayed_in_order),
