@@ -449,9 +449,8 @@ daemon_open(struct daemon *d)
 	struct api_opts ao;
 	struct http_server_opts ho;
 	char err[2048] = "", logdir[4096], *slash;
-	int rc, created = 0, nerr = 0;
+	int rc, created = 0;
 
-	(void)nerr;
 	if (path_join(d->state_dir, sizeof d->state_dir, d->o->data_dir, "state") ||
 	    path_join(d->flags_path, sizeof d->flags_path, d->o->data_dir, "config/feature-flags.conf") ||
 	    path_join(d->journal_path, sizeof d->journal_path, d->state_dir, "journal.jsonl") ||
