@@ -54,6 +54,7 @@ curl -s "http://127.0.0.1:$PORT/api/status" | /usr/bin/python3 -c 'import json,s
   { echo "bench/api: the plan is no longer holding"; exit 1; }
 
 CPU=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
+LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 cat >"$ROOT/bench/api/RESULTS.md" <<MD
 # GET /api/status under wrk (loopback, plan running)
 
@@ -64,8 +65,9 @@ Produced by \`B=build bash bench/api/run.sh\` on $(date -u +%Y-%m-%d).
   phase *gradual*, state *$STATE* — the engine ticks every second while wrk runs.
   The status document is $BYTES bytes (engine status + plan phases + flags).
 - Machine: $(nproc) CPU(s), $CPU, $(uname -sr); wrk and rolloutd share the machine
-  (rolloutd serves from its single runner thread). Other jobs were running on the
-  machine at the same time, so treat the numbers as a floor.
+  (rolloutd serves from its single runner thread). Load average at the end: $LOAD —
+  other jobs shared the machine, so treat the numbers as a floor; the p99 in
+  particular moves with that load.
 
 | metric | median | runs |
 |---|---|---|
