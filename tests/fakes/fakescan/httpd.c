@@ -24,6 +24,34 @@
 
 static volatile sig_atomic_t httpd_stopping;
 
+/* Open connections, so httpd_serve() can end them and wait for their threads. */
+#define HTTPD_MAX_CONNS 256
+static pthread_mutex_t httpd_conns_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t httpd_conns_cond = PTHREAD_COND_INITIALIZER;
+static int httpd_conn_fds[HTTPD_MAX_CONNS];
+static size_t httpd_nconns;
+
+static void
+httpd_conn_track(int fd, int add)
+{
+	size_t i;
+
+	pthread_mutex_lock(&httpd_conns_lock);
+	if (add) {
+		if (httpd_nconns < HTTPD_MAX_CONNS)
+			httpd_conn_fds[httpd_nconns++] = fd;
+	} else {
+		for (i = 0; i < httpd_nconns; i++) {
+			if (httpd_conn_fds[i] == fd) {
+				httpd_conn_fds[i] = httpd_conn_fds[--httpd_nconns];
+				break;
+			}
+		}
+		pthread_cond_broadcast(&httpd_conns_cond);
+	}
+	pthread_mutex_unlock(&httpd_conns_lock);
+}
+
 struct httpd_conn {
 	int fd;
 	httpd_handler_fn handler;
@@ -300,6 +328,7 @@ httpd_conn_main(void *arg)
 	}
 out:
 	free(buf);
+	httpd_conn_track(conn.fd, 0);
 	close(conn.fd);
 	return NULL;
 }
@@ -364,12 +393,32 @@ httpd_serve(int fd, httpd_handler_fn handler, void *ctx)
 		conn->fd = cfd;
 		conn->handler = handler;
 		conn->ctx = ctx;
+		httpd_conn_track(cfd, 1);
 		if (pthread_create(&th, &attr, httpd_conn_main, conn) != 0) {
+			httpd_conn_track(cfd, 0);
 			close(cfd);
 			free(conn);
 		}
 	}
 	pthread_attr_destroy(&attr);
+	/* end the open connections and wait (a bounded time) for their threads */
+	{
+		struct timespec until;
+		size_t i;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 3;
+		pthread_mutex_lock(&httpd_conns_lock);
+		for (i = 0; i < httpd_nconns; i++)
+			shutdown(httpd_conn_fds[i], SHUT_RDWR);
+		while (httpd_nconns > 0 &&
+		    pthread_cond_timedwait(&httpd_conns_cond, &httpd_conns_lock, &until) == 0)
+			;
+		i = httpd_nconns;
+		pthread_mutex_unlock(&httpd_conns_lock);
+		if (i > 0)
+			return -EBUSY;
+	}
 	return 0;
 }
 

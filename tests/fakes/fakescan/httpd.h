@@ -58,7 +58,9 @@ int httpd_listen(const char *host, uint16_t port, uint16_t *bound);
 /*
  * Accept connections on FD forever (until httpd_stop()), one detached
  * thread per connection calling HANDLER(CTX, ...).  HANDLER must be
- * thread-safe.  Returns 0 after httpd_stop(), -errno on accept failure.
+ * thread-safe.  After httpd_stop() it shuts the open connections down and
+ * waits up to 3 s for their threads: 0 when all ended (the handler's
+ * context may be freed), -EBUSY when some did not, -errno on accept failure.
  */
 int httpd_serve(int fd, httpd_handler_fn handler, void *ctx);
 /* Make httpd_serve() return (async-signal-safe). */

@@ -666,3 +666,34 @@ scanapi_handle(void *ctx, const struct httpd_req *req, struct httpd_resp *resp)
 	}
 	pthread_mutex_unlock(&api->lock);
 }
+
+/*
+ * Drop every held snapshot and hold only ENVELOPE as the current one (the
+ * fake takes the reference).  Used by the simulated chain, which publishes
+ * the chain as it is at the start of each cycle: memory stays bounded.
+ */
+int
+scanapi_replace_snapshot(struct scanapi *api, json_t *envelope)
+{
+	json_t **n;
+	size_t i;
+
+	if (envelope == NULL)
+		return -EINVAL;
+	pthread_mutex_lock(&api->lock);
+	if (api->nsnaps == 0) {
+		n = realloc(api->snaps, sizeof(*n));
+		if (n == NULL) {
+			pthread_mutex_unlock(&api->lock);
+			return -ENOMEM;
+		}
+		api->snaps = n;
+	}
+	for (i = 0; i < api->nsnaps; i++)
+		json_decref(api->snaps[i]);
+	api->snaps[0] = envelope;
+	api->nsnaps = 1;
+	api->current = 0;
+	pthread_mutex_unlock(&api->lock);
+	return 0;
+}

@@ -56,6 +56,13 @@ int scanapi_synth_transfers(struct scanapi *api, const char *address, size_t n);
 /* Queue a fault, "KIND[:COUNT[:PARAM]]".  0 or -EINVAL. */
 int scanapi_fault_add(struct scanapi *api, const char *spec);
 
+/*
+ * Drop every held snapshot and hold only ENVELOPE as the current one (the
+ * fake takes the reference; bounded memory).  0, -EINVAL (NULL) or -ENOMEM
+ * (the reference is then still the caller's).
+ */
+int scanapi_replace_snapshot(struct scanapi *api, json_t *envelope);
+
 /* The httpd handler; CTX is the struct scanapi. */
 void scanapi_handle(void *ctx, const struct httpd_req *req, struct httpd_resp *resp);
 
