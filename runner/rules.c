@@ -26,6 +26,8 @@ struct rules {
 	size_t nslots, count;
 	struct rules_rule extra[RULES_EXTRA_MAX];
 	size_t nextra;
+	struct { void (*fn)(void *); void *arg; } on_free[RULES_EXTRA_MAX];
+	size_t nfree;
 };
 
 /* ---- u128 arithmetic and formatting ------------------------------------------------ */
@@ -381,6 +383,8 @@ rules_free(struct rules *r)
 {
 	if (r == NULL)
 		return;
+	for (size_t i = 0; i < r->nfree; i++)
+		r->on_free[i].fn(r->on_free[i].arg);
 	free(r->slots);
 	free(r);
 }
@@ -464,6 +468,17 @@ rules_add(struct rules *r, const struct rules_rule *rule)
 	if (r->nextra >= RULES_EXTRA_MAX)
 		return -E2BIG;
 	r->extra[r->nextra++] = *rule;
+	return 0;
+}
+
+int
+rules_on_free(struct rules *r, void (*fn)(void *arg), void *arg)
+{
+	if (r->nfree >= RULES_EXTRA_MAX)
+		return -E2BIG;
+	r->on_free[r->nfree].fn = fn;
+	r->on_free[r->nfree].arg = arg;
+	r->nfree++;
 	return 0;
 }
 
@@ -564,8 +579,9 @@ rules_snapshot(struct rules *r, const struct rollout_snapshot *s, int64_t now_ms
 {
 	int n = 0;
 
-	/* rules first, so that they see the previous list's ranks and labels */
-	for (size_t i = 0; fn && i < r->nextra; i++)
+	/* rules first, so that they see the previous list's ranks and labels;
+	 * without FN they only update their state */
+	for (size_t i = 0; i < r->nextra; i++)
 		if (r->extra[i].snapshot)
 			n += r->extra[i].snapshot(r, s, now_ms, fn, ctx);
 	for (size_t i = 0; i < s->count; i++) {

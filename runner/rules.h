@@ -98,7 +98,8 @@ const struct rules_large_movement *rules_thresholds(const struct rules *r);
 /*
  * A rule.  BALANCE sees the account's state before the change is applied
  * (ACCT is NULL only when out of memory) and only real changes
- * (has_before == 1); SNAPSHOT sees each top-N list.  Each calls FN once
+ * (has_before == 1); SNAPSHOT sees each top-N list, also when FN is NULL
+ * (then it only updates its state and raises nothing).  Each calls FN once
  * per alert and returns how many it raised.  Either may be NULL.
  */
 struct rules_rule {
@@ -112,6 +113,8 @@ struct rules_rule {
 
 /* Run RULE (copied; RULE->arg stays the caller's) after the built-in ones.  0 or -ENOMEM/-E2BIG. */
 int rules_add(struct rules *r, const struct rules_rule *rule);
+/* Have rules_free() call FN(ARG) (once, before freeing R), e.g. to free a rule's state.  0 or -E2BIG. */
+int rules_on_free(struct rules *r, void (*fn)(void *arg), void *arg);
 /* The arg of the rule named NAME, or NULL. */
 void *rules_rule_arg(const struct rules *r, const char *name);
 
