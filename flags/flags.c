@@ -689,19 +689,6 @@ audit_flush(const struct flags *f, struct buf *b)
 	return rc;
 }
 
-/* One audit record, written at once.  0 or -errno. */
-static int
-audit(const struct flags *f, const char *who, const char *name, const struct flag_value *old,
-    const struct flag_value *new, const char *reason, uint64_t gen)
-{
-	struct buf b = { 0 };
-
-	if (f->audit_path == NULL)
-		return 0;
-	audit_line(f, &b, who, name, old, new, reason, gen);
-	return audit_flush(f, &b);
-}
-
 static long long
 mono_ms(void)
 {
@@ -771,6 +758,49 @@ entries_dup(const struct flags *f)
 	return e;
 }
 
+/*
+ * After F adopted a re-read file: compare with BEFORE (NBEFORE entries,
+ * generation GENBEFORE) and audit what changed as who="external" when the
+ * generation did not advance (a writer through this store advanced it and
+ * audited already; a same-generation change is a hand edit; while the file
+ * was broken the values in force were the defaults).  Returns 1 if
+ * anything changed, else 0.
+ */
+static int
+note_changes(struct flags *f, const struct flag_entry *before, size_t nbefore,
+    uint64_t genbefore, int wasbroken)
+{
+	const char *why = wasbroken ? "broken file repaired outside rolloutd" :
+	    "file edited outside rolloutd";
+	int external = f->generation <= genbefore, changed = wasbroken ||
+	    f->generation != genbefore;
+	struct buf lines = { 0 };
+	size_t i;
+
+	for (i = 0; i < f->n; i++) {
+		const struct flag_entry *b = find_in((struct flag_entry *)before, nbefore,
+		    f->e[i].name);
+		const struct flag_value *old = b ? &b->value : NULL;
+
+		if (old != NULL && value_eq(old, &f->e[i].value))
+			continue;
+		changed = 1;
+		if (external)
+			audit_line(f, &lines, "external", f->e[i].name, old, &f->e[i].value, why,
+			    f->generation);
+	}
+	for (i = 0; i < nbefore; i++) {
+		if (find(f, before[i].name) != NULL)
+			continue;
+		changed = 1;
+		if (external)
+			audit_line(f, &lines, "external", before[i].name, &before[i].value, NULL, why,
+			    f->generation);
+	}
+	audit_flush(f, &lines);
+	return changed;
+}
+
 struct change {
 	const char *name;
 	struct flag_value old, new;
@@ -789,10 +819,11 @@ write_locked(struct flags *f, size_t n, const char *const *names, const char *co
 	struct change *ch = NULL;
 	struct flag_entry *work = NULL;
 	char *text = NULL;
+	struct flag_entry *before = NULL;
 	struct buf out = { 0 };
 	uint64_t gen, prevgen;
-	size_t i;
-	int lockfd, rc;
+	size_t i, nbefore;
+	int lockfd, rc, wasbroken, replaced_broken = 0;
 
 	lockfd = lock_take(f, emergency ? FLAGS_EMERGENCY_WAIT_MS : FLAGS_LOCK_WAIT_MS);
 	/* the emergency rollback writes even when the lock cannot be had */
@@ -831,15 +862,23 @@ write_locked(struct flags *f, size_t n, const char *const *names, const char *co
 			s.generation = f->generation;
 		s.broken = 0;
 		s.error[0] = '\0';
+		replaced_broken = 1;
 	}
 	prevgen = f->generation;
-	if ((rc = apply_snapshot(f, &s)) != 0) {
+	wasbroken = f->broken;
+	before = entries_dup(f);
+	nbefore = f->n;
+	if (before == NULL || (rc = apply_snapshot(f, &s)) != 0) {
+		rc = -ENOMEM;
 		seterr(err, errlen, "out of memory");
 		goto fail;
 	}
 	/* never go back, even if the file was deleted or reset by hand */
 	if (f->generation < prevgen)
 		f->generation = prevgen;
+	/* a hand edit not yet re-read (inotify is asynchronous) is audited before we build on it */
+	if (!replaced_broken)
+		note_changes(f, before, nbefore, prevgen, wasbroken);
 	work = entries_dup(f);
 	ch = calloc(n ? n : 1, sizeof(*ch));
 	if (work == NULL || ch == NULL) {
@@ -902,6 +941,7 @@ fail:
 	free(text);
 	free(out.p);
 	free(work);
+	free(before);
 	free(ch);
 	return rc;
 }
@@ -1115,9 +1155,9 @@ flags_reload(struct flags *f, char *err, size_t errlen)
 {
 	struct flags_snapshot s;
 	struct flag_entry *before;
-	size_t nbefore, i;
+	size_t nbefore;
 	uint64_t genbefore = f->generation;
-	int wasbroken = f->broken, changed = 0, rc;
+	int wasbroken = f->broken, changed, rc;
 
 	rc = read_snapshot(f, &s, NULL);
 	if (rc != 0) {
@@ -1141,31 +1181,10 @@ flags_reload(struct flags *f, char *err, size_t errlen)
 		seterr(err, errlen, "%s", f->error);
 		return -EBADMSG;
 	}
-	if (wasbroken || f->generation != genbefore)
-		changed = 1;
-	for (i = 0; i < f->n; i++) {
-		const struct flag_entry *b = find_in(before, nbefore, f->e[i].name);
-		const struct flag_value *old = b ? &b->value : NULL;
-
-		if (old != NULL && value_eq(old, &f->e[i].value))
-			continue;
-		changed = 1;
-		/* A writer that went through this store bumped the generation and
-		 * audited already; a same-generation change is a hand edit (while
-		 * broken, the values in force were the defaults). */
-		if (f->generation <= genbefore)
-			audit(f, "external", f->e[i].name, old, &f->e[i].value,
-			    wasbroken ? "broken file repaired outside rolloutd" :
-			    "file edited outside rolloutd", f->generation);
-	}
-	for (i = 0; i < nbefore; i++) {
-		if (find(f, before[i].name) == NULL) {
-			changed = 1;
-			if (f->generation <= genbefore)
-				audit(f, "external", before[i].name, &before[i].value, NULL,
-				    "file edited outside rolloutd", f->generation);
-		}
-	}
+	/* the generation never goes back in memory, even if the file was reset by hand */
+	if (f->generation < genbefore)
+		f->generation = genbefore;
+	changed = note_changes(f, before, nbefore, genbefore, wasbroken);
 	free(before);
 	return changed;
 }

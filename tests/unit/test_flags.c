@@ -542,6 +542,36 @@ flags_emergency_rollback__lock_held_elsewhere__writes_anyway(void **state)
 	flags_close(f);
 }
 
+static void
+flags_set__unreloaded_hand_edit__audited_before_the_write(void **state)
+{
+	struct fx *x = *state;
+	struct flags *f;
+	char err[256], buf[512];
+	json_t *a, *o;
+
+	open_ok(x, &f);
+	/* the operator's edit lands; the daemon has not re-read yet when it writes */
+	snprintf(buf, sizeof(buf), "generation = %llu;\nhybridTrafficPercent = 3;\n",
+	    (unsigned long long)flags_generation(f));
+	write_file(x->path, buf);
+	assert_int_equal(flags_set(f, "rolloutPhase", "parallel", "engine", NULL, err, sizeof(err)), 0);
+	assert_int_equal(flags_get_int(f, "hybridTrafficPercent"), 3);
+	a = read_audit(x->audit);
+	assert_int_equal(json_array_size(a), 2);
+	o = json_array_get(a, 0);
+	assert_string_equal(json_string_value(json_object_get(o, "who")), "external");
+	assert_string_equal(json_string_value(json_object_get(o, "flag")), "hybridTrafficPercent");
+	assert_int_equal(json_integer_value(json_object_get(o, "new")), 3);
+	o = json_array_get(a, 1);
+	assert_string_equal(json_string_value(json_object_get(o, "who")), "engine");
+	assert_int_equal(json_integer_value(json_object_get(o, "generation")), 2);
+	json_decref(a);
+	/* nothing left for the (late) re-read to report */
+	assert_int_equal(flags_reload(f, err, sizeof(err)), 0);
+	flags_close(f);
+}
+
 static int64_t
 fixed_clock(void *ctx)
 {
@@ -650,6 +680,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(flags_reload__external_edit__audited_as_external, setup, teardown),
 		cmocka_unit_test_setup_teardown(flags_emergency_rollback__directory_gone__recreated, setup, teardown),
 		cmocka_unit_test_setup_teardown(flags_emergency_rollback__lock_held_elsewhere__writes_anyway, setup, teardown),
+		cmocka_unit_test_setup_teardown(flags_set__unreloaded_hand_edit__audited_before_the_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(flags_set_clock__virtual_time__in_audit_records, setup, teardown),
 		cmocka_unit_test_setup_teardown(flags_set__two_processes_hammering__no_lost_update, setup, teardown),
 	};
