@@ -33,7 +33,6 @@
 #include "scale.h"
 #include "storage.h"
 
-#define TICK_US (50 * LWS_US_PER_MS)
 #define BLOCK_RING 2048
 #define SUBID_MAX 48
 
@@ -75,6 +74,7 @@ struct request {
 	enum req_kind kind;
 	int64_t sent_ms;
 	int32_t chunk;
+	int late;                       /* timed out, kept to undo a late subscription */
 	uint8_t hash[32];               /* RQ_HEADER: the block asked about */
 };
 
@@ -161,7 +161,8 @@ struct client {
 	int64_t setup_start_ms, setup_ms;
 	int setup_done;
 	char ts_key[STORAGE_TIMESTAMP_KEY_HEXLEN + 1];
-	lws_sorted_usec_list_t tick;
+	pthread_t ticker;
+	int64_t last_tick_ms;
 	uint64_t rng;
 	int last_connected_metric;
 };
@@ -1424,6 +1425,24 @@ on_response(struct client *c, json_t *msg)
 		c_error(c, "unknown_id", "response to an unknown request id");
 		return;
 	}
+	if (r.late) {
+		char subid[SUBID_MAX];
+		int is_int;
+
+		if (result != NULL && subid_text(result, subid, sizeof(subid), &is_int) == 0) {
+			struct sbuf s = { 0 };
+
+			if (req_new(c, RQ_UNSUB, &s, "state_unsubscribeStorage") != NULL) {
+				sb_str(&s, is_int ? "[" : "[\"");
+				sb_str(&s, subid);
+				sb_str(&s, is_int ? "]" : "\"]");
+				req_send(c, &s);
+			} else {
+				sb_free(&s);
+			}
+		}
+		return;
+	}
 	if (error != NULL && !json_is_object(error)) {
 		c_error(c, "protocol", "response error is not an object");
 		error = NULL;
@@ -1527,6 +1546,8 @@ on_response(struct client *c, json_t *msg)
 	}
 }
 
+static void stats_publish(struct client *c);
+
 static void
 on_message(struct client *c, const char *text, size_t len)
 {
@@ -1566,6 +1587,7 @@ on_message(struct client *c, const char *text, size_t len)
 	}
 	json_decref(msg);
 	chunks_pump(c);
+	stats_publish(c);
 }
 
 /* ---- connection -------------------------------------------------------------------------- */
@@ -1849,19 +1871,31 @@ requests_check(struct client *c, int64_t now)
 	while (i < c->nreqs) {
 		struct request r = c->reqs[i];
 
+		if (r.late) {
+			if (now - r.sent_ms > 10 * c->w->conf.request_timeout_ms)
+				c->reqs[i] = c->reqs[--c->nreqs];
+			else
+				i++;
+			continue;
+		}
 		if (now - r.sent_ms < c->w->conf.request_timeout_ms) {
 			i++;
 			continue;
 		}
-		c->reqs[i] = c->reqs[--c->nreqs];
 		c_error(c, "timeout", "request %" PRIu64 " timed out after %lld ms", r.id,
 		    (long long)(now - r.sent_ms));
 		if (r.kind == RQ_SUB_STORAGE) {
 			json_t *e = json_pack("{s:i,s:s}", "code", -32009, "message", "timed out");
 
+			/* keep it: a late success must be unsubscribed, not leaked */
+			c->reqs[i].late = 1;
+			i++;
 			on_sub_storage_reply(c, &r, NULL, e);
 			json_decref(e);
-		} else if (r.kind == RQ_GAP_QUERY) {
+			continue;
+		}
+		c->reqs[i] = c->reqs[--c->nreqs];
+		if (r.kind == RQ_GAP_QUERY) {
 			gap_query_done(c);
 		} else if (r.kind == RQ_GAP_HASH) {
 			c->gap_cur++;
@@ -1875,15 +1909,22 @@ requests_check(struct client *c, int64_t now)
 	}
 }
 
+/*
+ * Timers: heartbeats, request timeouts, reconnects, re-subscriptions.  Run
+ * on the service thread, woken every TICK_MS by the ticker thread (a
+ * lws_cancel_service() poke, which is thread-safe).
+ */
+#define TICK_MS 50
+
 static void
-client_tick(lws_sorted_usec_list_t *sul)
+client_tick(struct client *c)
 {
-	struct client *c = lws_container_of(sul, struct client, tick);
 	const struct watcher_conf *cf = &c->w->conf;
 	int64_t now = mono_ms();
 
-	if (c->w->stopping)
+	if (c->w->stopping || now - c->last_tick_ms < TICK_MS / 2)
 		return;
+	c->last_tick_ms = now;
 	inbox_process(c);
 	if (c->state == CS_IDLE && now >= c->next_connect_ms)
 		conn_start(c);
@@ -1910,7 +1951,6 @@ client_tick(lws_sorted_usec_list_t *sul)
 		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 	}
 	stats_publish(c);
-	lws_sul_schedule(c->w->ctx, 0, &c->tick, client_tick, TICK_US);
 }
 
 /* ---- lws callback ------------------------------------------------------------------------- */
@@ -2020,8 +2060,10 @@ client_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
 		}
 		break;
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-		if (!w->stopping)
+		if (!w->stopping) {
 			inbox_process(c);
+			client_tick(c);
+		}
 		break;
 	default:
 		break;
@@ -2044,6 +2086,19 @@ client_thread(void *arg)
 	while (!w->stopping)
 		if (lws_service(w->ctx, 0) < 0)
 			break;
+	return NULL;
+}
+
+static void *
+client_ticker(void *arg)
+{
+	struct watcher *w = arg;
+	struct timespec ts = { 0, TICK_MS * 1000000L };
+
+	while (!w->stopping) {
+		nanosleep(&ts, NULL);
+		lws_cancel_service(w->ctx);
+	}
 	return NULL;
 }
 
@@ -2120,13 +2175,22 @@ client_start(struct watcher *w)
 		return -ENOMEM;
 	}
 	w->client->next_connect_ms = 0;
-	lws_sul_schedule(w->ctx, 0, &w->client->tick, client_tick, 1);
 	rc = pthread_create(&w->thread, NULL, client_thread, w);
 	if (rc != 0) {
 		lws_context_destroy(w->ctx);
 		w->ctx = NULL;
 		return -rc;
 	}
+	rc = pthread_create(&w->client->ticker, NULL, client_ticker, w);
+	if (rc != 0) {
+		w->stopping = 1;
+		lws_cancel_service(w->ctx);
+		pthread_join(w->thread, NULL);
+		lws_context_destroy(w->ctx);
+		w->ctx = NULL;
+		return -rc;
+	}
+	lws_cancel_service(w->ctx);
 	w->started = 1;
 	return 0;
 }
@@ -2144,9 +2208,9 @@ client_stop(struct watcher *w)
 	if (!w->started)
 		return;
 	w->stopping = 1;
+	pthread_join(w->client->ticker, NULL);
 	lws_cancel_service(w->ctx);
 	pthread_join(w->thread, NULL);
-	lws_sul_cancel(&w->client->tick);
 	lws_context_destroy(w->ctx);
 	w->ctx = NULL;
 	w->started = 0;

@@ -596,7 +596,7 @@ config_for(struct node *n, unsigned seed, unsigned long naccounts)
 	snprintf(url, sizeof(url), "ws://127.0.0.1:%d", n->port);
 	return json_pack("{s:[s],s:o,s:s,s:s,s:s,s:s}", "endpoints", url,
 	    "accounts", accounts_json(seed, 0, naccounts),
-	    "heartbeat", "500ms", "request_timeout", "1s", "backoff_min", "20ms", "backoff_max", "200ms");
+	    "heartbeat", "1s", "request_timeout", "5s", "backoff_min", "20ms", "backoff_max", "200ms");
 }
 
 static int64_t
@@ -983,15 +983,15 @@ watcher__node_limits__split_repack_backoff(void **state)
 	json_t *st;
 
 	(void)state;
-	/* -32007: requests above 100 kB (about 600 keys); -32006: 6 subscriptions;
-	 * -32009: busy twice.  250 keys per subscription would need 8 + 2. */
+	/* -32007: requests above 60 kB (about 360 keys); -32006: 6 subscriptions;
+	 * -32009: busy twice. */
 	memset(&r, 0, sizeof(r));
 	r.seed = 9;
 	live_rig = &r;
-	node_start(&r.node, 1500, 9);
-	node_do(&r.node, "limit bytes 100000\nlimit subs 6\nerror -32009 2");
+	node_start(&r.node, 1000, 9);
+	node_do(&r.node, "limit bytes 60000\nlimit subs 6\nerror -32009 2");
 	{
-		json_t *cfg = config_for(&r.node, 9, 1500);
+		json_t *cfg = config_for(&r.node, 9, 1000);
 
 		json_object_set_new(cfg, "keys_per_subscription", json_integer(1000));
 		host_init(&r.host, cfg);
@@ -999,38 +999,38 @@ watcher__node_limits__split_repack_backoff(void **state)
 	assert_int_equal(plugin->init(&r.host.api, &r.self), 0);
 	r.live = 1;
 	assert_int_equal(plugin->start(r.self), 0);
-	wait_baselines(&r, 1500, 20);
+	wait_baselines(&r, 1000, 20);
 	WAIT_FOR(stat_int(r.self, "setup_ms") >= 0, 10, "setup");
 	plugin_command(r.self, "stats", NULL, &st);
 	assert_true(json_integer_value(json_object_get(st, "subscriptions")) <= 4);
-	assert_true(json_integer_value(json_object_get(st, "keys_per_subscription")) <= 605);
+	assert_true(json_integer_value(json_object_get(st, "keys_per_subscription")) <= 362);
 	json_decref(st);
 	assert_true(metric_sum(&r.host, "errors_busy") >= 2);
 	assert_true(metric_sum(&r.host, "errors_request_too_big") >= 1);
 	node_do(&r.node, "random 100\nblock");
-	WAIT_FOR(check_all(&r.host, &r.node, 9, 1500, 0), 10, "changes after the limits");
+	WAIT_FOR(check_all(&r.host, &r.node, 9, 300, 0), 10, "changes after the limits");
 	rig_stop(&r);
 
-	/* too many subscriptions: 200 keys each would need 8 + 2, the node allows 6 */
+	/* too many subscriptions: 150 keys each would need 7 + 2, the node allows 6 */
 	memset(&r, 0, sizeof(r));
 	live_rig = &r;
-	node_start(&r.node, 1500, 10);
+	node_start(&r.node, 1000, 10);
 	node_do(&r.node, "limit subs 6");
 	{
-		json_t *cfg = config_for(&r.node, 10, 1500);
+		json_t *cfg = config_for(&r.node, 10, 1000);
 
-		json_object_set_new(cfg, "keys_per_subscription", json_integer(200));
+		json_object_set_new(cfg, "keys_per_subscription", json_integer(150));
 		host_init(&r.host, cfg);
 	}
 	assert_int_equal(plugin->init(&r.host.api, &r.self), 0);
 	r.live = 1;
 	assert_int_equal(plugin->start(r.self), 0);
-	wait_baselines(&r, 1500, 20);
+	wait_baselines(&r, 1000, 20);
 	WAIT_FOR(stat_int(r.self, "setup_ms") >= 0, 10, "setup");
 	assert_true(stat_int(r.self, "subscriptions") <= 4);
 	assert_true(metric_sum(&r.host, "errors_too_many_subscriptions") >= 1);
 	node_do(&r.node, "random 100\nblock");
-	WAIT_FOR(check_all(&r.host, &r.node, 10, 1500, 0), 10, "changes after re-packing");
+	WAIT_FOR(check_all(&r.host, &r.node, 10, 300, 0), 10, "changes after re-packing");
 	rig_stop(&r);
 }
 
@@ -1075,7 +1075,7 @@ watcher__silent_node__heartbeat_reconnects(void **state)
 	size_t b, c;
 
 	(void)state;
-	rig_start(&r, 10, 17, 10, NULL);
+	rig_start(&r, 10, 17, 10, json_pack("{s:s,s:s}", "heartbeat", "300ms", "request_timeout", "1s"));
 	wait_baselines(&r, 10, 10);
 	node_do(&r.node, "stall -1");
 	WAIT_FOR(metric_sum(&r.host, "errors_heartbeat") >= 1, 10, "heartbeat error");
