@@ -832,6 +832,11 @@ write_locked(struct flags *f, size_t n, const char *const *names, const char *co
 		return lockfd;
 	}
 	rc = read_snapshot(f, &s, emergency ? &text : NULL);
+	if (rc != 0 && emergency) {
+		/* unreadable (too large, I/O error, a directory): replace it like a broken one */
+		s.broken = 1;
+		rc = 0;
+	}
 	if (rc != 0) {
 		seterr(err, errlen, "%s", s.error);
 		goto fail;

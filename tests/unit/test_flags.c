@@ -501,6 +501,34 @@ flags_emergency_rollback__directory_gone__recreated(void **state)
 }
 
 static void
+flags_emergency_rollback__unreadable_file__replaced(void **state)
+{
+	struct fx *x = *state;
+	struct flags *f;
+	char err[256], corrupt[320];
+	size_t big = 2 * 1024 * 1024;
+	char *junk = malloc(big + 1);
+	struct stat st;
+
+	open_ok(x, &f);
+	memset(junk, '#', big);
+	junk[big] = '\0';
+	write_file(x->path, junk);    /* over the 1 MiB limit: cannot be read */
+	free(junk);
+	assert_int_equal(flags_set(f, "hybridTrafficPercent", "5", "t", NULL, err, sizeof(err)), -EFBIG);
+	if (flags_emergency_rollback(f, "t", "too big", err, sizeof(err)) != 0)
+		fail_msg("rollback: %s", err);
+	snprintf(corrupt, sizeof(corrupt), "%s.corrupt", x->path);
+	assert_int_equal(stat(corrupt, &st), 0);
+	assert_int_equal((size_t)st.st_size, big);
+	assert_int_equal(flags_traffic(f), 0);
+	flags_close(f);
+	open_ok(x, &f);
+	assert_int_equal(flags_get_bool(f, "emergencyRollback"), 1);
+	flags_close(f);
+}
+
+static void
 flags_emergency_rollback__lock_held_elsewhere__writes_anyway(void **state)
 {
 	struct fx *x = *state;
@@ -679,6 +707,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(flags_declare__plan_flag__checked_and_preserved, setup, teardown),
 		cmocka_unit_test_setup_teardown(flags_reload__external_edit__audited_as_external, setup, teardown),
 		cmocka_unit_test_setup_teardown(flags_emergency_rollback__directory_gone__recreated, setup, teardown),
+		cmocka_unit_test_setup_teardown(flags_emergency_rollback__unreadable_file__replaced, setup, teardown),
 		cmocka_unit_test_setup_teardown(flags_emergency_rollback__lock_held_elsewhere__writes_anyway, setup, teardown),
 		cmocka_unit_test_setup_teardown(flags_set__unreloaded_hand_edit__audited_before_the_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(flags_set_clock__virtual_time__in_audit_records, setup, teardown),
