@@ -9,7 +9,7 @@ RD=$B/rolloutd
 PLAN=$ROOT/phases/full.yaml
 SC=$ROOT/tests/scenarios
 
-declare -A want=( [happy]=0 [accuracy-drop]=2 [latency-inconclusive]=0 [flapping]=2 [crash-resume]=0 )
+declare -A want=( [happy]=0 [accuracy-drop]=2 [latency-inconclusive]=0 [flapping]=2 [kill-resume]=0 )
 for name in "${!want[@]}"; do
   rc=0
   timeout 30 "$RD" --plan "$PLAN" --simulate "$SC/$name.yaml" > "$TMP/$name.out" 2> "$TMP/$name.err" || rc=$?

@@ -8,8 +8,8 @@
 # spent, a new one starts in a fresh directory and is checked the same way.
 . "$(dirname "$0")/../lib.sh"
 RD=$B/rolloutd
-PLAN=$ROOT/tests/scenarios/crash-plan.yaml   # phases/full.yaml with a 5m tick
-SCEN=$ROOT/tests/scenarios/crash-resume.yaml
+PLAN=$ROOT/tests/scenarios/kill-plan.yaml   # phases/full.yaml with a 5m tick
+SCEN=$ROOT/tests/scenarios/kill-resume.yaml
 KILLS=${KILLS:-50}
 RANDOM=${SEED:-4242}
 
