@@ -113,8 +113,11 @@ $(B)/tests/test_%: $(B)/obj/tests/unit/test_%.o $(CORE_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS_ALL)
 
+# A fake may reuse other fakes' sources: NAME_EXTRA_SRCS.
+simchain_EXTRA_SRCS := tests/fakes/fakenode/ledger.c tests/fakes/fakenode/noderpc.c \
+	tests/fakes/fakescan/httpd.c tests/fakes/fakescan/scanapi.c
 define fake_rule
-$(B)/tests/fakes/$(1): $(call obj,$(wildcard tests/fakes/$(1)/*.c)) $(CORE_LIBS)
+$(B)/tests/fakes/$(1): $(call obj,$(wildcard tests/fakes/$(1)/*.c) $($(1)_EXTRA_SRCS)) $(CORE_LIBS)
 	@mkdir -p $$(dir $$@)
 	$$(CC) $(ALL_LDFLAGS) -o $$@ $$^ $(LDLIBS_ALL)
 endef

@@ -13,6 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+B=${B:-build}
 SPEED=${DEMO_SPEED:-3600}
 DATA=${DEMO_DATA:-$ROOT/data-demo}
 SHARED=${SHARED:-$ROOT/../shared}
@@ -24,7 +25,7 @@ LISTEN=${DEMO_LISTEN:-127.0.0.1:3002}
 if [ "${DEMO_NO_DEPS:-0}" != 1 ]; then
   bash tools/deps.sh
 fi
-make -j2 all build/tests/fakes/simchain
+make -j2 B="$B" all "$B/tests/fakes/simchain"
 
 rm -rf "$DATA"
 mkdir -p "$DATA/demo"
@@ -40,7 +41,7 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-build/tests/fakes/simchain --node-port "$NODE_PORT" --scan-port "$SCAN_PORT" \
+"$B/tests/fakes/simchain" --node-port "$NODE_PORT" --scan-port "$SCAN_PORT" \
   --data "$SHARED/data/polkadot-top1000-2025-07" --speed "$SPEED" \
   --truth "$DATA/demo/truth.jsonl" --quiet > "$DATA/demo/simchain.log" 2>&1 &
 pids+=($!)
@@ -54,7 +55,7 @@ export SUBSCAN_URL="http://127.0.0.1:$SCAN_PORT"
 export SUBSCAN_API_KEY=demo-key
 export WEBHOOK_URL="http://127.0.0.1:$HOOK_PORT/hook"
 export DATA_PATH="$DATA"
-build/rolloutd --plan phases/full.yaml --data-dir "$DATA" --listen "$LISTEN" \
+"$B/rolloutd" --plan "${DEMO_PLAN:-phases/full.yaml}" --plugin-dir "$B/plugins" --data-dir "$DATA" --listen "$LISTEN" \
   --speed "$SPEED" --web-dir web --exit-when-done > "$DATA/demo/rolloutd.log" 2>&1 &
 ROLLOUTD=$!
 pids+=($ROLLOUTD)
@@ -66,10 +67,10 @@ demo: logs             $DATA/demo/*.log, $DATA/logs/
 demo: the operator approves the production phase when asked (rolloutctl promote)
 EOF
 
-ctl() { build/rolloutctl --data-dir "$DATA" --url "http://$LISTEN" "$@"; }
+ctl() { "$B/rolloutctl" --data-dir "$DATA" --url "http://$LISTEN" "$@"; }
 last=""
 while kill -0 "$ROLLOUTD" 2>/dev/null; do
-  line=$(ctl status 2>/dev/null | head -n 1 || true)
+  line=$(ctl status 2>/dev/null | grep -E '^(state|phase|traffic):' | tr -s ' ' | paste -sd' ' || true)
   if [ -n "$line" ] && [ "$line" != "$last" ]; then
     echo "demo: $line"
     last=$line

@@ -1,0 +1,175 @@
+#!/usr/bin/python3
+"""check.py -- the system tests' oracle: compares what rolloutd delivered
+with what the simulated chain's ground truth implies, independently of
+rolloutd's own code.
+
+    check.py MODE TMPDIR SNAPSHOT_DIR
+
+MODE: happy | badcand | faults.  Reads TMPDIR/truth.jsonl (every change the
+chain made), TMPDIR/data/alerts/history.jsonl (delivered alerts, file
+channel), TMPDIR/data/state/journal.jsonl and TMPDIR/hook.jsonl (webhook
+deliveries).  Exits 1 with the reasons on the first failed property.
+"""
+import glob
+import json
+import os
+import sys
+
+DOT = 10 ** 10
+INFO = 10000 * DOT           # large movement: |delta(free + reserved)| >= 10k DOT
+MARGIN_MS = 20 * 60 * 1000   # keep away from traffic changes (routing catches up)
+TOP = 1000
+RANK_SLACK = 20              # accounts ranked near the top-1000 edge are not judged
+
+mode, tmp, snapdir = sys.argv[1], sys.argv[2], sys.argv[3]
+errors = []
+
+
+def err(msg):
+    errors.append(msg)
+
+
+def lines(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(l) for l in f if l.strip()]
+
+
+def planck(tokens):
+    whole, _, frac = tokens.partition(".")
+    return int(whole) * DOT + int((frac + "0" * 10)[:10])
+
+
+truth = lines(os.path.join(tmp, "truth.jsonl"))
+hist = lines(os.path.join(tmp, "data/alerts/history.jsonl"))
+journal = lines(os.path.join(tmp, "data/state/journal.jsonl"))
+hook = lines(os.path.join(tmp, "hook.jsonl"))
+
+# Genesis: the first-seen values of every account in the snapshots (as the chain does).
+total = {}
+for path in sorted(glob.glob(os.path.join(snapdir, "*.json"))):
+    with open(path) as f:
+        for e in json.load(f)["data"]["list"]:
+            if e["address"] not in total:
+                total[e["address"]] = planck(e["balance"])
+
+
+def tot(v):
+    return int(v["free"]) + int(v["reserved"])
+
+
+# Ground truth: every large movement, with whether the account was clearly
+# inside the watched top 1000 at that moment.
+expected = {}   # (account, block) -> (|delta|, inside_top)
+for t in truth:
+    a = t["account"]
+    before, after = tot(t["before"]), tot(t["after"])
+    if total.get(a, before) != before:
+        err("truth: %s block %d: before %d, but the replayed ledger says %d" %
+            (a, t["block"], before, total.get(a)))
+    total[a] = after
+    d = abs(after - before)
+    if d >= INFO:
+        rank = sum(1 for v in total.values() if v > min(before, after))
+        expected[(a, t["block"])] = (d, rank < TOP - RANK_SLACK, t["time_ms"])
+
+whale = [h for h in hist if h.get("type") == "large_movement"]
+ids = [h["id"] for h in hist]
+if len(ids) != len(set(ids)):
+    err("history: %d duplicated alert ids" % (len(ids) - len(set(ids))))
+
+# Candidate alerts are per block: each must be a real change with the exact amount.
+cand = [h for h in whale if h["system"] == "candidate"]
+offsets = []
+seen = set()
+for h in cand:
+    k = (h["account"], h["block_to"])
+    if k in seen:
+        err("candidate alert delivered twice for %s block %d" % k)
+    seen.add(k)
+    e = expected.get(k)
+    if e is None:
+        err("candidate alert %s for %s block %d: no such large movement in the truth (%s)" %
+            (h["id"], k[0], k[1], h["amount"]["planck"]))
+        continue
+    if int(h["amount"]["planck"]) != e[0]:
+        err("candidate alert %s: amount %s, truth %d" % (h["id"], h["amount"]["planck"], e[0]))
+    offsets.append(h["time_ms"] - e[2])
+
+# Traffic over time, from the engine's transitions (virtual time).
+spans = []   # (start_ms, traffic)
+for j in journal:
+    if j.get("kind") == "transition" and "traffic" in j:
+        if not spans or spans[-1][1] != j["traffic"]:
+            spans.append((j["t_ms"], j["traffic"]))
+end_ms = journal[-1]["t_ms"] if journal else 0
+
+
+def traffic_at(t):
+    """The traffic in force at T, or None near a change."""
+    cur = None
+    for i, (s, v) in enumerate(spans):
+        nxt = spans[i + 1][0] if i + 1 < len(spans) else end_ms
+        if s + MARGIN_MS <= t <= nxt - MARGIN_MS:
+            cur = v
+    return cur
+
+
+# Exactly one system per account and traffic span, as the flags said.
+by_span = {}
+for h in whale:
+    tr = traffic_at(h["time_ms"])
+    if tr is None:
+        continue
+    if tr == 0 and h["system"] != "baseline":
+        err("alert %s from %s at traffic 0" % (h["id"], h["system"]))
+    if tr == 100 and h["system"] != "candidate":
+        err("alert %s from %s at traffic 100" % (h["id"], h["system"]))
+    by_span.setdefault((tr, h["account"]), set()).add(h["system"])
+split = [k for k, v in by_span.items() if len(v) > 1]
+if split:
+    err("%d accounts got alerts from both systems within one traffic span, e.g. %s" %
+        (len(split), split[0]))
+mixed = sum(1 for (tr, _), v in by_span.items() if 0 < tr < 100)
+
+# Completeness at 100 %: every large movement of a watched account arrived.
+if offsets:
+    offsets.sort()
+    off = offsets[len(offsets) // 2]
+    missing = []
+    checked = 0
+    for (a, blk), (d, inside, t) in expected.items():
+        tr = traffic_at(t + off)
+        if tr != 100 or not inside:
+            continue
+        checked += 1
+        if (a, blk) not in seen:
+            missing.append((a, blk, d))
+    if mode in ("happy", "faults"):
+        if checked == 0:
+            err("no large movement fell in the 100 % span: the test saw no data")
+        if missing:
+            err("%d of %d large movements at traffic 100 were not delivered, e.g. %s" %
+                (len(missing), checked, missing[:3]))
+    print("check: %d truth changes, %d large, %d delivered whale alerts (%d candidate), "
+          "%d judged at 100%%, %d accounts in mixed spans" %
+          (len(truth), len(expected), len(whale), len(cand), checked, mixed))
+elif mode in ("happy", "faults"):
+    err("no candidate alert delivered at all")
+
+# The webhook got every delivered alert (at-least-once: ids may repeat).
+hook_ids = {l["headers"].get("x-rollout-alert-id") for l in hook}
+lost = [h["id"] for h in hist if h["id"] not in hook_ids and not h["type"].startswith("alerting.")]
+if lost:
+    err("%d alerts in the history never reached the webhook, e.g. %s" % (len(lost), lost[:3]))
+
+states = [j["to"]["state"] for j in journal if j.get("kind") == "transition"]
+if mode in ("happy", "faults") and (not states or states[-1] != "completed"):
+    err("the plan did not complete: last states %s" % states[-4:])
+
+if errors:
+    for e in errors[:20]:
+        print("FAIL:", e)
+    sys.exit(1)
+print("check %s: ok" % mode)
