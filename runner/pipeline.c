@@ -25,6 +25,7 @@
 #include "router.h"
 #include "rules.h"
 #include "shadow.h"
+#include "whale.h"
 
 enum { SYS_BASELINE = 0, SYS_CANDIDATE = 1, SYS_ALERTING = 2, SYS_N = 3 };
 static const char *const pipeline_roles[SYS_N] = { "baseline", "candidate", "alerting" };
@@ -211,7 +212,8 @@ pipeline_on_alert(void *ctx, const struct rules_alert *a)
 		snprintf(name, sizeof(name), "%s.alert_latency", pipeline_roles[sys]);
 		metrics_record(p->o.metrics, name, (double)(now > at ? now - at : 0) / 1000.0);
 	}
-	shadow_alert(p->shadow, a);
+	if (whale_compared(a)) /* rules one side cannot see are never missed nor extra */
+		shadow_alert(p->shadow, a);
 	r = pipeline_remember(p);
 	r->a = *a;
 	r->verdict = router_route(p->router, p->mode, p->traffic, a);
@@ -342,6 +344,9 @@ pipeline_open(struct pipeline **out, const struct pipeline_opts *o, char *err, s
 	for (int i = 0; i < 2; i++) {
 		rc = rules_create(&p->rules[i], pipeline_roles[i], plan ? plan->rules : NULL,
 		    p->chain->decimals, p->chain->symbol, p->chain->ss58_prefix, err, errlen);
+		if (rc != 0)
+			goto fail;
+		rc = whale_install(p->rules[i], plan ? plan->rules : NULL, o->data_dir, err, errlen);
 		if (rc != 0)
 			goto fail;
 	}
