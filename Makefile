@@ -173,8 +173,10 @@ fuzz:
 	    build-fuzz/corpus-$$n tests/fuzz/seeds-$$n 2>&1 | tail -n 3 || exit 1; \
 	done
 
-bench: all
-	@for b in bench/*.sh; do [ -f $$b ] && bash $$b; done; true
+# Each bench/NAME/run.sh measures one thing and writes bench/NAME/RESULTS.md;
+# BENCHMARKS.md collects the figures.
+bench: all check-build
+	@for b in bench/*/run.sh; do echo "== $$b"; B=$(B) bash $$b || exit 1; done
 
 demo:
 	bash tools/demo.sh
