@@ -26,6 +26,7 @@
 #include "rules.h"
 #include "shadow.h"
 #include "whale.h"
+#include "whale.h"
 
 enum { SYS_BASELINE = 0, SYS_CANDIDATE = 1, SYS_ALERTING = 2, SYS_N = 3 };
 static const char *const pipeline_roles[SYS_N] = { "baseline", "candidate", "alerting" };
@@ -213,6 +214,8 @@ pipeline_on_alert(void *ctx, const struct rules_alert *a)
 		metrics_record(p->o.metrics, name, (double)(now > at ? now - at : 0) / 1000.0);
 	}
 	if (whale_compared(a)) /* rules one side cannot see are never missed nor extra */
+		/* only what both systems can see is compared (whale.h) */
+	if (whale_compared(a))
 		shadow_alert(p->shadow, a);
 	r = pipeline_remember(p);
 	r->a = *a;
@@ -346,9 +349,21 @@ pipeline_open(struct pipeline **out, const struct pipeline_opts *o, char *err, s
 		    p->chain->decimals, p->chain->symbol, p->chain->ss58_prefix, err, errlen);
 		if (rc != 0)
 			goto fail;
-		rc = whale_install(p->rules[i], plan ? plan->rules : NULL, o->data_dir, err, errlen);
-		if (rc != 0)
-			goto fail;
+		/* the same whale rules for both systems, each on its own observations */
+		/* The whale rules (whale.h) run when the plan has a rules: block
+		 * (rules: {} for all defaults); without one only large_movement. */
+		if (plan && plan->rules) {
+			rc = whale_install(p->rules[i], plan->rules, o->data_dir, err, errlen);
+			if (rc != 0)
+				goto fail;
+		}
+		/* The whale rules (whale.h) run when the plan has a rules: block
+		 * (rules: {} for all defaults); without one only large_movement. */
+		if (plan && plan->rules) {
+			rc = whale_install(p->rules[i], plan->rules, o->data_dir, err, errlen);
+			if (rc != 0)
+				goto fail;
+		}
 	}
 	rc = router_create(&p->router, plan && plan->salt ? plan->salt : plan && plan->name ?
 	    plan->name : "");
