@@ -391,7 +391,8 @@ whale_coordinated(struct whale *w, const struct rollout_balance_change *bc, roll
 	rollout_u128 sum = 0;
 	int64_t first = t;
 	struct rules_alert a;
-	char list[640], dl[400], tok[64], win[32];
+	char list[640], dl[300], tok[64], win[32];
+	int k;
 	size_t lo = 0, dlo = 0;
 
 	if (mag < w->coord_min || !whale_is_whale(w, bc->pubkey) || t <= 0)
@@ -405,13 +406,15 @@ whale_coordinated(struct whale *w, const struct rollout_balance_change *bc, roll
 		d->v = v;
 		d->cap = cap;
 	}
+	if (t > d->max_t)
+		d->max_t = t;
+	whale_dir_prune(d, w->coord_window);
+	if (d->n == 0) /* a gap longer than the window: a new cluster may start */
+		d->active = 0;
 	memcpy(d->v[d->n].pk, bc->pubkey, 32);
 	d->v[d->n].t = t;
 	d->v[d->n].amount = mag;
 	d->n++;
-	if (t > d->max_t)
-		d->max_t = t;
-	whale_dir_prune(d, w->coord_window);
 	list[0] = dl[0] = '\0';
 	for (size_t i = 0; i < d->n; i++) {
 		size_t j;
@@ -437,11 +440,7 @@ whale_coordinated(struct whale *w, const struct rollout_balance_change *bc, roll
 				    distinct > 1 ? "," : "", acct);
 		}
 	}
-	if (distinct < w->coord_accounts) {
-		d->active = 0;
-		return 0;
-	}
-	if (d->active)
+	if (distinct < w->coord_accounts || d->active)
 		return 0;
 	d->active = 1;
 	rules_alert_init(w->r, &a, "coordinated_movement", ROLLOUT_SEV_WARNING, bc->pubkey, neg, sum,
@@ -452,17 +451,21 @@ whale_coordinated(struct whale *w, const struct rollout_balance_change *bc, roll
 	duration_format(w->coord_window, win, sizeof(win));
 	snprintf(a.title, sizeof(a.title), "Coordinated %s: %zu whales moved %s %s within %s",
 	    neg ? "outflow" : "inflow", distinct, whale_tok(w, sum, 0, tok), rules_symbol(w->r), win);
-	snprintf(a.message, sizeof(a.message),
+	k = snprintf(a.message, sizeof(a.message),
 	    "%zu distinct whales (>= %u) each moved >= %s %s %s within %s of block time "
 	    "(from %lld to %lld ms, total %s %s), seen by %s: %s",
 	    distinct, w->coord_accounts, whale_tok(w, w->coord_min, 0, tok), rules_symbol(w->r),
 	    neg ? "out" : "in", win, (long long)first, (long long)t, a.amount_tokens,
 	    rules_symbol(w->r), rules_system(w->r), list);
-	snprintf(a.details, sizeof(a.details),
+	if (k >= (int)sizeof(a.message)) /* cut the account list short, visibly */
+		memcpy(a.message + sizeof(a.message) - 5, "...", 4);
+	k = snprintf(a.details, sizeof(a.details),
 	    "{\"rule\":\"coordinated_movement\",\"direction\":\"%s\",\"count\":%zu,\"first_ms\":%lld,"
 	    "\"last_ms\":%lld,\"accounts\":[%s]}",
 	    neg ? "out" : "in", distinct, (long long)first, (long long)t,
 	    dlo < sizeof(dl) ? dl : "");
+	if (k >= (int)sizeof(a.details))
+		snprintf(a.details, sizeof(a.details), "{\"rule\":\"coordinated_movement\"}");
 	fn(ctx, &a);
 	return 1;
 }
@@ -681,7 +684,7 @@ whale_snapshot(struct rules *r, const struct rollout_snapshot *s, int64_t now_ms
 	uint32_t top, prev_max = 0, cur_max = 0;
 	int n = 0;
 
-	if (w == NULL)
+	if (w == NULL || s->count == 0) /* an empty list is a failed fetch, not N exits */
 		return 0;
 	cur = calloc(s->count + 1, sizeof(*cur));
 	if (cur == NULL)
@@ -834,7 +837,7 @@ static int
 whale_cfg_keys(struct whale_cfg *c, const char *rule, const struct ynode *v, const char *names)
 {
 	if (v->kind != YNODE_MAP)
-		return whale_bad(c, v, "%s: expected a map with %s", rule, names);
+		return whale_bad(c, v, "%s: expected a map with %s", rule ? rule : "rules", names);
 	for (size_t i = 0; i < v->len; i++) {
 		const char *k = v->keys[i]->scalar;
 		const char *p = strstr(names, k);
@@ -845,7 +848,10 @@ whale_cfg_keys(struct whale_cfg *c, const char *rule, const struct ynode *v, con
 		if (p == NULL || kl == 0) {
 			char msg[256];
 
-			snprintf(msg, sizeof(msg), "%s: unknown key \"%s\"", rule, k);
+			if (rule)
+				snprintf(msg, sizeof(msg), "%s: unknown key \"%s\"", rule, k);
+			else
+				snprintf(msg, sizeof(msg), "unknown key \"%s\"", k);
 			return whale_bad(c, v->keys[i], "%s (%s)", msg, names);
 		}
 	}
@@ -881,7 +887,7 @@ whale_configure(struct whale_cfg *c, const struct ynode *cfg)
 		return 0;
 	if (cfg->kind != YNODE_MAP)
 		return whale_bad(c, cfg, "expected a map of rules, got a %s%s", ynode_kind_name(cfg->kind), "");
-	rc = whale_cfg_keys(c, "rules", cfg,
+	rc = whale_cfg_keys(c, NULL, cfg,
 	    "large_movement whale_list dormant coordinated draining consolidation exchange_flow unlock");
 	if (rc != 0)
 		return rc;

@@ -1,0 +1,545 @@
+/*
+ * test_whale.c — the whale rules (runner/whale.c) on their edges, u128 exact.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "rules.h"
+#include "whale.h"
+#include "ynode.h"
+
+#define TOK ((rollout_u128)10000000000ULL) /* 10 decimals */
+#define MAXA 64
+#define DAY (24LL * 3600 * 1000)
+
+struct got {
+	struct rules_alert a[MAXA];
+	int n;
+};
+
+static void
+collect(void *ctx, const struct rules_alert *a)
+{
+	struct got *g = ctx;
+
+	if (g->n < MAXA)
+		g->a[g->n++] = *a;
+}
+
+/* the alert of TYPE in G, or NULL */
+static const struct rules_alert *
+find(const struct got *g, const char *type)
+{
+	for (int i = 0; i < g->n; i++)
+		if (strcmp(g->a[i].type, type) == 0)
+			return &g->a[i];
+	return NULL;
+}
+
+static int
+count(const struct got *g, const char *type)
+{
+	int n = 0;
+
+	for (int i = 0; i < g->n; i++)
+		n += strcmp(g->a[i].type, type) == 0;
+	return n;
+}
+
+/* rules + whale from YAML text (NULL: defaults); DIR may be NULL */
+static struct rules *
+mk(const char *yaml, const char *dir, const char *system)
+{
+	struct ynode *doc = NULL;
+	struct rules *r = NULL;
+	char err[512];
+
+	if (yaml) {
+		assert_int_equal(ynode_load_buffer("plan.yaml", yaml, strlen(yaml), &doc, err,
+		    sizeof(err)), 0);
+	}
+	assert_int_equal(rules_create(&r, system, doc, 10, "DOT", 0, err, sizeof(err)), 0);
+	if (whale_install(r, doc, dir, err, sizeof(err)) != 0)
+		fail_msg("whale_install: %s", err);
+	ynode_free(doc);
+	return r;
+}
+
+static int
+mk_err(const char *yaml, char *err, size_t len)
+{
+	struct ynode *doc = NULL;
+	struct rules *r = NULL;
+	int rc;
+
+	assert_int_equal(ynode_load_buffer("plan.yaml", yaml, strlen(yaml), &doc, err, len), 0);
+	assert_int_equal(rules_create(&r, "baseline", doc, 10, "DOT", 0, err, len), 0);
+	rc = whale_install(r, doc, NULL, err, len);
+	rules_free(r);
+	ynode_free(doc);
+	return rc;
+}
+
+static void
+pk_of(uint8_t pk[32], int id)
+{
+	memset(pk, 0, 32);
+	pk[0] = (uint8_t)id;
+	pk[1] = (uint8_t)(id >> 8);
+	pk[31] = 0x5a;
+}
+
+/* a change of account ID from BEFORE to AFTER (free only) at block BLOCK, time T */
+static int
+move(struct rules *r, struct got *g, int id, rollout_u128 before, rollout_u128 after,
+    uint64_t block, int64_t t)
+{
+	struct rollout_balance_change bc;
+
+	memset(&bc, 0, sizeof(bc));
+	pk_of(bc.pubkey, id);
+	bc.block_from = bc.block_to = block;
+	bc.block_time_ms = bc.window_start_ms = bc.window_end_ms = t;
+	bc.observed_ms = t + 100;
+	bc.has_before = 1;
+	bc.known_mask = ROLLOUT_KNOW_ALL;
+	bc.before.free = before;
+	bc.after.free = after;
+	return rules_balance(r, &bc, t + 100, collect, g);
+}
+
+/* the first observation of ID */
+static void
+seen(struct rules *r, int id, rollout_u128 v)
+{
+	struct rollout_balance_change bc;
+
+	memset(&bc, 0, sizeof(bc));
+	pk_of(bc.pubkey, id);
+	bc.after.free = v;
+	rules_balance(r, &bc, 0, collect, NULL);
+}
+
+/* ---- configuration ------------------------------------------------------------------- */
+
+static void
+whale_install__bad_config__error_with_position(void **state)
+{
+	char err[512];
+
+	(void)state;
+	assert_int_equal(mk_err("large_movement: { info: 5 }\nbogus: 1\n", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "plan.yaml:2:1: rules: unknown key \"bogus\""));
+	assert_int_equal(mk_err("coordinated: { accounts: 3, windo: 1h }\n", err, sizeof(err)),
+	    -EINVAL);
+	assert_non_null(strstr(err, "plan.yaml:1:29: rules: coordinated: unknown key \"windo\""));
+	assert_int_equal(mk_err("draining:\n  min: 1.00000000001\n", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "plan.yaml:2:8: rules: draining.min: \"1.00000000001\" is not representable"));
+	assert_int_equal(mk_err("dormant: { warning: 30 }\n", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "plan.yaml:1:21: rules: dormant.warning: expected a positive duration"));
+	assert_int_equal(mk_err("exchange_flow: { patterns: [ \"(?i)bin(ance\" ] }\n", err,
+	    sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "plan.yaml:1:30: rules: exchange_flow.patterns: \"(?i)bin(ance\": "));
+	assert_int_equal(mk_err("unlock: { info: 10, warning: 5 }\n", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "need 0 < info <= warning <= critical"));
+	assert_int_equal(mk_err("draining: { percent: 60 }\n", err, sizeof(err)), -EINVAL);
+	assert_int_equal(mk_err("coordinated: { accounts: 1 }\n", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "coordinated.accounts: 1 (2..1000)"));
+	/* every key of every rule is accepted */
+	assert_int_equal(mk_err(
+	    "large_movement: { info: 1 }\n"
+	    "whale_list: { top: 100, critical: 2000000 }\n"
+	    "dormant: { warning: 1d, critical: 2d }\n"
+	    "coordinated: { accounts: 4, min: 5000, window: 2h }\n"
+	    "draining: { percent: 5, warning_percent: 40, min: 100 }\n"
+	    "consolidation: { percent: 30, min: 10, warning: 20 }\n"
+	    "exchange_flow: { patterns: \"(?i)kraken\", info: 1, warning: 2, critical: 3 }\n"
+	    "unlock: { info: 1, warning: 2, critical: 3 }\n", err, sizeof(err)), 0);
+}
+
+/* ---- draining / consolidation ---------------------------------------------------------------- */
+
+static void
+draining__edges__exact_percent_and_minimum(void **state)
+{
+	struct rules *r = mk(NULL, NULL, "candidate");
+	struct got g = { .n = 0 };
+	const struct rules_alert *a;
+
+	(void)state;
+	/* exactly 10 % of 100,000: not more than 10 % */
+	move(r, &g, 1, 100000 * TOK, 90000 * TOK, 10, 1000);
+	assert_null(find(&g, "rapid_draining"));
+	/* one planck more: info */
+	move(r, &g, 2, 100000 * TOK, 90000 * TOK - 1, 11, 2000);
+	a = find(&g, "rapid_draining");
+	assert_non_null(a);
+	assert_int_equal(a->severity, ROLLOUT_SEV_INFO);
+	assert_true(a->negative);
+	assert_true(a->amount == 10000 * TOK + 1);
+	assert_string_equal(a->amount_tokens, "-10000.0000000001");
+	assert_non_null(strstr(a->key, "rapid_draining:"));
+	assert_non_null(strstr(a->key, ":11"));
+	/* exactly 50 %: info; one planck more: warning */
+	g.n = 0;
+	move(r, &g, 3, 2000 * TOK, 1000 * TOK, 12, 3000);
+	assert_int_equal(find(&g, "rapid_draining")->severity, ROLLOUT_SEV_INFO);
+	g.n = 0;
+	move(r, &g, 4, 2000 * TOK, 1000 * TOK - 1, 13, 4000);
+	assert_int_equal(find(&g, "rapid_draining")->severity, ROLLOUT_SEV_WARNING);
+	/* 100 % but one planck under 1,000 tokens: nothing */
+	g.n = 0;
+	move(r, &g, 5, 1000 * TOK - 1, 0, 14, 5000);
+	assert_null(find(&g, "rapid_draining"));
+	/* exactly 1,000 tokens, all of it: warning */
+	move(r, &g, 6, 1000 * TOK, 0, 15, 6000);
+	assert_int_equal(find(&g, "rapid_draining")->severity, ROLLOUT_SEV_WARNING);
+	/* near the u128 maximum: exact, no overflow */
+	g.n = 0;
+	{
+		rollout_u128 big = ~(rollout_u128)0 / 2, loss = big / 10;
+
+		move(r, &g, 7, big, big - loss, 16, 7000);          /* floor(big/10) is not > 10 % */
+		assert_null(find(&g, "rapid_draining"));
+		move(r, &g, 8, big, big - loss - 1, 17, 8000);
+		assert_non_null(find(&g, "rapid_draining"));
+	}
+	rules_free(r);
+}
+
+static void
+consolidation__edges__percent_minimum_warning(void **state)
+{
+	struct rules *r = mk(NULL, NULL, "candidate");
+	struct got g = { .n = 0 };
+
+	(void)state;
+	/* +20 % exactly of 250,000 = 50,000: not more than 20 % */
+	move(r, &g, 1, 250000 * TOK, 300000 * TOK, 10, 1000);
+	assert_null(find(&g, "consolidation"));
+	move(r, &g, 2, 250000 * TOK, 300000 * TOK + 1, 11, 2000);
+	assert_int_equal(find(&g, "consolidation")->severity, ROLLOUT_SEV_INFO);
+	/* one planck under 50,000 tokens from zero: nothing */
+	g.n = 0;
+	move(r, &g, 3, 0, 50000 * TOK - 1, 12, 3000);
+	assert_null(find(&g, "consolidation"));
+	move(r, &g, 4, 0, 50000 * TOK, 13, 4000);
+	assert_non_null(find(&g, "consolidation"));
+	/* exactly 500,000 is not above: info; one planck more: warning */
+	g.n = 0;
+	move(r, &g, 5, 1000 * TOK, 501000 * TOK, 14, 5000);
+	assert_int_equal(find(&g, "consolidation")->severity, ROLLOUT_SEV_INFO);
+	g.n = 0;
+	move(r, &g, 6, 1000 * TOK, 501000 * TOK + 1, 15, 6000);
+	assert_int_equal(find(&g, "consolidation")->severity, ROLLOUT_SEV_WARNING);
+	assert_false(find(&g, "consolidation")->negative);
+	assert_non_null(strstr(find(&g, "consolidation")->message, "500000.0000000001"));
+	rules_free(r);
+}
+
+/* ---- list ---------------------------------------------------------------------------------- */
+
+static void
+snap(struct rules *r, struct got *g, int64_t t, const int *ids, const rollout_u128 *bal, size_t n)
+{
+	struct rollout_snapshot_entry e[16];
+	struct rollout_snapshot s = { t, n, e };
+
+	memset(e, 0, sizeof(e));
+	for (size_t i = 0; i < n; i++) {
+		pk_of(e[i].pubkey, ids[i]);
+		e[i].rank = (uint32_t)i + 1;
+		e[i].data.free = bal[i];
+		e[i].total = bal[i];
+		if (ids[i] == 99) {
+			snprintf(e[i].tag_type, sizeof(e[i].tag_type), "Exchange");
+			snprintf(e[i].tag_name, sizeof(e[i].tag_name), "SomeDEX");
+		}
+		if (ids[i] == 98)
+			snprintf(e[i].display, sizeof(e[i].display), "KRAKEN hot wallet");
+	}
+	rules_snapshot(r, &s, t, g ? collect : NULL, g);
+}
+
+static void
+whale_list__entries_exits__rank_balance_severity(void **state)
+{
+	struct rules *r = mk(NULL, NULL, "baseline");
+	struct got g = { .n = 0 };
+	int ids1[] = { 1, 2, 3, 4 }, ids2[] = { 1, 5, 2, 6 }, ids3[] = { 1, 5, 2 };
+	rollout_u128 b1[] = { 5000000 * TOK, 3000000 * TOK, 2000000 * TOK, 1500000 * TOK };
+	rollout_u128 b2[] = { 5000000 * TOK, 1000000 * TOK + 1, 3000000 * TOK, 1000000 * TOK };
+	const struct rules_alert *a;
+
+	(void)state;
+	snap(r, &g, 1000, ids1, b1, 4);
+	assert_int_equal(g.n, 0); /* the first list: nothing to compare with */
+	assert_int_equal(rules_snapshot(r, &(struct rollout_snapshot){ 2000, 0, NULL }, 2000, collect,
+	    &g), 0); /* an empty list is not 4 exits */
+	snap(r, &g, 3000, ids2, b2, 4);
+	assert_int_equal(count(&g, "whale_entry"), 2);
+	assert_int_equal(count(&g, "whale_exit"), 2);
+	a = &g.a[0];
+	assert_string_equal(a->type, "whale_entry");
+	assert_int_equal(a->severity, ROLLOUT_SEV_CRITICAL); /* 1,000,000 + 1 planck: above */
+	assert_true(a->amount == 1000000 * TOK + 1);
+	assert_non_null(strstr(a->message, "at rank 2"));
+	assert_non_null(strstr(a->key, ":3000"));
+	assert_int_equal(g.a[1].severity, ROLLOUT_SEV_INFO); /* exactly 1,000,000: not above */
+	assert_non_null(strstr(g.a[1].message, "at rank 4"));
+	assert_string_equal(g.a[2].type, "whale_exit");
+	assert_non_null(strstr(g.a[2].message, "was rank 3"));
+	assert_string_equal(g.a[2].amount_tokens, "2000000");
+	assert_false(whale_compared(&g.a[0]));
+	/* a shorter list (a page missing) compares down to its last rank only */
+	g.n = 0;
+	snap(r, &g, 4000, ids3, b2, 3);
+	assert_int_equal(g.n, 0);
+	/* top: 2 */
+	rules_free(r);
+	r = mk("whale_list: { top: 2 }\n", NULL, "baseline");
+	snap(r, NULL, 1000, ids1, b1, 4);
+	snap(r, &g, 2000, ids2, b2, 4);
+	assert_int_equal(g.n, 2); /* 5 enters the top 2, 2 leaves it (to rank 3) */
+	assert_non_null(strstr(g.a[0].message, "entered the top 2 at rank 2"));
+	assert_non_null(strstr(g.a[1].message, "now rank 3"));
+	rules_free(r);
+}
+
+/* ---- dormant -------------------------------------------------------------------------------- */
+
+static void
+dormant__thresholds_persistence_unknown(void **state)
+{
+	char dir[] = "/tmp/test_whale_XXXXXX", path[256];
+	struct rules *r;
+	struct got g = { .n = 0 };
+	int64_t t0 = 1700000000000LL, ms;
+	uint8_t pk[32];
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	r = mk(NULL, dir, "candidate");
+	seen(r, 1, 100 * TOK);
+	pk_of(pk, 1);
+	assert_int_equal(whale_last_activity(r, pk, &ms), -ENOENT); /* unknown, not "now" */
+	/* the first change: last activity unknown, so no alert, but now it is known */
+	move(r, &g, 1, 100 * TOK, 90 * TOK, 100, t0);
+	assert_null(find(&g, "dormant_awakening"));
+	assert_int_equal(whale_last_activity(r, pk, &ms), 0);
+	assert_true(ms == t0);
+	/* 30 days - 1 ms later: nothing */
+	move(r, &g, 1, 90 * TOK, 80 * TOK, 101, t0 + 30 * DAY - 1);
+	assert_null(find(&g, "dormant_awakening"));
+	/* exactly 30 days after that: warning */
+	move(r, &g, 1, 80 * TOK, 70 * TOK, 102, t0 + 60 * DAY - 1);
+	assert_int_equal(find(&g, "dormant_awakening")->severity, ROLLOUT_SEV_WARNING);
+	assert_non_null(strstr(find(&g, "dormant_awakening")->message, "after 30d"));
+	assert_string_equal(find(&g, "dormant_awakening")->amount_tokens, "-10");
+	rules_free(r);
+	/* a new instance (restart) reads the activity from disk */
+	snprintf(path, sizeof(path), "%s/rules/candidate/activity/"
+	    "010000000000000000000000000000000000000000000000000000000000005a.json", dir);
+	assert_int_equal(access(path, F_OK), 0);
+	r = mk(NULL, dir, "candidate");
+	g.n = 0;
+	/* a frozen-only change is no activity */
+	{
+		struct rollout_balance_change bc;
+
+		memset(&bc, 0, sizeof(bc));
+		pk_of(bc.pubkey, 1);
+		bc.has_before = 1;
+		bc.block_time_ms = t0 + 100 * DAY;
+		bc.before.free = bc.after.free = 70 * TOK;
+		bc.before.frozen = 1;
+		rules_balance(r, &bc, 0, collect, &g);
+		assert_int_equal(g.n, 0);
+	}
+	move(r, &g, 1, 70 * TOK, 60 * TOK, 103, t0 + 240 * DAY - 2);
+	assert_int_equal(find(&g, "dormant_awakening")->severity, ROLLOUT_SEV_WARNING); /* 180 d - 1 ms */
+	g.n = 0;
+	move(r, &g, 1, 60 * TOK, 61 * TOK, 104, t0 + 420 * DAY - 2);
+	assert_int_equal(find(&g, "dormant_awakening")->severity, ROLLOUT_SEV_CRITICAL); /* 180 d */
+	/* a nonce-only change is activity (and, idle >= 30 d, an awakening of 0 tokens) */
+	g.n = 0;
+	{
+		struct rollout_balance_change bc;
+
+		memset(&bc, 0, sizeof(bc));
+		pk_of(bc.pubkey, 1);
+		bc.has_before = 1;
+		bc.block_to = 105;
+		bc.block_time_ms = t0 + 460 * DAY;
+		bc.before.free = bc.after.free = 61 * TOK;
+		bc.after.nonce = 1;
+		rules_balance(r, &bc, 0, collect, &g);
+		assert_int_equal(find(&g, "dormant_awakening")->severity, ROLLOUT_SEV_WARNING);
+	}
+	/* seeding (e.g. Subscan's latest transfer) only for accounts with no known activity */
+	pk_of(pk, 2);
+	assert_int_equal(whale_seed_activity(r, pk, t0), 0);
+	assert_int_equal(whale_seed_activity(r, pk, t0 + 1), -EEXIST);
+	seen(r, 2, 10 * TOK);
+	g.n = 0;
+	move(r, &g, 2, 10 * TOK, 11 * TOK, 106, t0 + 200 * DAY);
+	assert_int_equal(find(&g, "dormant_awakening")->severity, ROLLOUT_SEV_CRITICAL);
+	rules_free(r);
+	{
+		char cmd[300];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		assert_int_equal(system(cmd), 0);
+	}
+}
+
+/* ---- coordinated ----------------------------------------------------------------------------- */
+
+static void
+coordinated__three_whales_in_window__one_alert_per_cluster(void **state)
+{
+	struct rules *r = mk(NULL, NULL, "candidate");
+	struct got g = { .n = 0 };
+	int ids[] = { 1, 2, 3, 4, 5 };
+	rollout_u128 b[] = { 500000 * TOK, 500000 * TOK, 500000 * TOK, 500000 * TOK, 500000 * TOK };
+	int64_t t = 1000000, H = 3600 * 1000;
+	const struct rules_alert *a;
+
+	(void)state;
+	snap(r, NULL, 1, ids, b, 5);
+	move(r, &g, 1, 500000 * TOK, 490000 * TOK, 1, t);
+	move(r, &g, 2, 500000 * TOK, 490000 * TOK + 1, 2, t + 10);   /* under 10,000 */
+	move(r, &g, 9, 500000 * TOK, 400000 * TOK, 3, t + 20);       /* not a whale */
+	move(r, &g, 1, 490000 * TOK, 480000 * TOK, 4, t + 30);       /* same account again */
+	move(r, &g, 3, 500000 * TOK, 510000 * TOK, 5, t + 40);       /* other direction */
+	move(r, &g, 2, 500000 * TOK, 490000 * TOK, 6, t + H + 1);    /* 1 is 60 min + 1 ms away */
+	move(r, &g, 4, 500000 * TOK, 490000 * TOK, 7, t + 30 + H);   /* exactly 60 min after 1's 2nd */
+	assert_int_equal(count(&g, "coordinated_movement"), 1);
+	a = find(&g, "coordinated_movement");
+	assert_true(a->negative);
+	assert_int_equal(a->severity, ROLLOUT_SEV_WARNING);
+	assert_true(a->amount == 30000 * TOK);
+	assert_non_null(strstr(a->message, "3 distinct whales"));
+	assert_string_equal(a->key, "coordinated_movement:out:1000030");
+	assert_false(whale_compared(a));
+	/* the same cluster goes on: no second alert */
+	move(r, &g, 5, 500000 * TOK, 490000 * TOK, 8, t + 2 * H);
+	assert_int_equal(count(&g, "coordinated_movement"), 1);
+	/* a gap longer than the window, then three again: a new cluster */
+	move(r, &g, 1, 480000 * TOK, 470000 * TOK, 9, t + 4 * H);
+	move(r, &g, 2, 490000 * TOK, 480000 * TOK, 10, t + 4 * H + 1);
+	move(r, &g, 3, 510000 * TOK, 500000 * TOK, 11, t + 4 * H + 2);
+	assert_int_equal(count(&g, "coordinated_movement"), 2);
+	assert_string_equal(g.a[g.n - 1].key, "coordinated_movement:out:15400000");
+	rules_free(r);
+	/* accounts: 2, window: 10m */
+	r = mk("coordinated: { accounts: 2, window: 10m, min: 1 }\n", NULL, "candidate");
+	g.n = 0;
+	move(r, &g, 1, 2 * TOK, 1 * TOK, 1, t);
+	move(r, &g, 2, 2 * TOK, 3 * TOK, 2, t + 1);
+	move(r, &g, 3, 2 * TOK, 3 * TOK, 3, t + 600000);
+	assert_int_equal(count(&g, "coordinated_movement"), 1);
+	assert_false(g.a[g.n - 1].negative);
+	rules_free(r);
+}
+
+/* ---- exchange flow, unlock ------------------------------------------------------------------ */
+
+static void
+exchange_flow__tag_or_pattern__tiers(void **state)
+{
+	struct rules *r = mk("exchange_flow: { patterns: [ \"(?i)binance|kraken|coinbase\" ] }\n",
+	    NULL, "candidate");
+	struct got g = { .n = 0 };
+	int ids[] = { 99, 98, 1 };
+	rollout_u128 b[] = { 9000000 * TOK, 8000000 * TOK, 7000000 * TOK };
+	const struct rules_alert *a;
+
+	(void)state;
+	snap(r, NULL, 1, ids, b, 3);
+	move(r, &g, 99, 9000000 * TOK, 9000000 * TOK + 10000 * TOK - 1, 1, 1000); /* under */
+	assert_null(find(&g, "exchange_flow"));
+	move(r, &g, 99, 9000000 * TOK, 9010000 * TOK, 2, 2000);
+	a = find(&g, "exchange_flow");
+	assert_non_null(a);
+	assert_int_equal(a->severity, ROLLOUT_SEV_INFO);
+	assert_false(a->negative);
+	assert_string_equal(a->label, "SomeDEX");
+	assert_non_null(strstr(a->message, "tag_type Exchange"));
+	assert_true(whale_compared(a));
+	g.n = 0;
+	move(r, &g, 98, 8000000 * TOK, 7000000 * TOK, 3, 3000); /* display "KRAKEN hot wallet" */
+	a = find(&g, "exchange_flow");
+	assert_int_equal(a->severity, ROLLOUT_SEV_CRITICAL);
+	assert_true(a->negative);
+	assert_non_null(strstr(a->message, "pattern"));
+	g.n = 0;
+	move(r, &g, 1, 7000000 * TOK, 6000000 * TOK, 4, 4000); /* not an exchange */
+	assert_null(find(&g, "exchange_flow"));
+	assert_non_null(find(&g, "large_movement"));
+	rules_free(r);
+}
+
+static void
+unlock__frozen_drop__only_when_seen(void **state)
+{
+	struct rules *r = mk(NULL, NULL, "candidate");
+	struct got g = { .n = 0 };
+	struct rollout_balance_change bc;
+
+	(void)state;
+	memset(&bc, 0, sizeof(bc));
+	pk_of(bc.pubkey, 1);
+	bc.has_before = 1;
+	bc.block_from = bc.block_to = 7;
+	bc.block_time_ms = 1000;
+	bc.known_mask = ROLLOUT_KNOW_ALL;
+	bc.before.free = bc.after.free = 500000 * TOK;
+	bc.before.frozen = 300000 * TOK;
+	bc.after.frozen = 290000 * TOK + 1;
+	rules_balance(r, &bc, 0, collect, &g);
+	assert_int_equal(g.n, 0);
+	bc.after.frozen = 290000 * TOK;
+	rules_balance(r, &bc, 0, collect, &g);
+	assert_int_equal(g.n, 1);
+	assert_string_equal(g.a[0].type, "unlock");
+	assert_int_equal(g.a[0].severity, ROLLOUT_SEV_INFO);
+	assert_int_equal(strncmp(g.a[0].key, "unlock:", 7), 0);
+	assert_string_equal(g.a[0].key + strlen(g.a[0].key) - 2, ":7");
+	assert_string_equal(g.a[0].amount_tokens, "-10000");
+	assert_non_null(strstr(g.a[0].message, "from 300000 to 290000 DOT"));
+	assert_false(whale_compared(&g.a[0]));
+	bc.after.frozen = 0;
+	rules_balance(r, &bc, 0, collect, &g);
+	assert_int_equal(g.a[1].severity, ROLLOUT_SEV_WARNING);
+	/* the baseline does not see frozen per block: no unlock */
+	bc.known_mask = ROLLOUT_KNOW_FREE | ROLLOUT_KNOW_RESERVED | ROLLOUT_KNOW_NONCE;
+	assert_int_equal(rules_balance(r, &bc, 0, collect, &g), 0);
+	rules_free(r);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(whale_install__bad_config__error_with_position),
+		cmocka_unit_test(draining__edges__exact_percent_and_minimum),
+		cmocka_unit_test(consolidation__edges__percent_minimum_warning),
+		cmocka_unit_test(whale_list__entries_exits__rank_balance_severity),
+		cmocka_unit_test(dormant__thresholds_persistence_unknown),
+		cmocka_unit_test(coordinated__three_whales_in_window__one_alert_per_cluster),
+		cmocka_unit_test(exchange_flow__tag_or_pattern__tiers),
+		cmocka_unit_test(unlock__frozen_drop__only_when_seen),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
