@@ -1016,6 +1016,27 @@ subscan_faults__each_fault__clear_error_then_recovery(void **state)
 		assert_int_equal(h->healthy, 1);
 		assert_int_equal(h->snap_count, 100);
 	}
+	/* a good answer with RateLimit-Remaining: 0 and RateLimit-Reset: 1 holds the next request */
+	{
+		size_t base = 2 + sizeof(cases) / sizeof(cases[0]);
+		json_t *st, *log;
+		double gap;
+
+		fake_do(&f, "/_fake/fault", "ratelimit:1:1");
+		th_cmd(h, "poll", NULL, reply, sizeof(reply));
+		wait_cycles(h, base, sizeof(cases) / sizeof(cases[0]));
+		th_cmd(h, "poll", NULL, reply, sizeof(reply));
+		wait_cycles(h, base + 1, sizeof(cases) / sizeof(cases[0]));
+		st = fake_ctl(&f, "/_fake/stats", NULL);
+		log = json_object_get(st, "log");
+		gap = json_real_value(json_object_get(json_array_get(log, json_array_size(log) - 1), "t")) -
+		    json_real_value(json_object_get(json_array_get(log, json_array_size(log) - 2), "t"));
+		assert_string_equal(json_string_value(json_object_get(json_array_get(log,
+		    json_array_size(log) - 2), "fault")), "ratelimit");
+		if (gap < 0.99)
+			fail_msg("request %.3fs after RateLimit-Remaining: 0, RateLimit-Reset: 1", gap);
+		json_decref(st);
+	}
 	th_free(h);
 	fake_stop(&f);
 }
