@@ -213,8 +213,7 @@ pipeline_on_alert(void *ctx, const struct rules_alert *a)
 		snprintf(name, sizeof(name), "%s.alert_latency", pipeline_roles[sys]);
 		metrics_record(p->o.metrics, name, (double)(now > at ? now - at : 0) / 1000.0);
 	}
-	if (whale_compared(a)) /* rules one side cannot see are never missed nor extra */
-		/* only what both systems can see is compared (whale.h) */
+	/* only what both systems can see is compared: never missed nor extra (whale.h) */
 	if (whale_compared(a))
 		shadow_alert(p->shadow, a);
 	r = pipeline_remember(p);
