@@ -238,9 +238,9 @@ sclient_breaker_report(struct sclient *c, int changed, enum sclient_breaker from
 		c->hooks.breaker_changed(c->hooks.ctx, from, to, why);
 }
 
-/* May this attempt go out?  0 or -EAGAIN (breaker open). */
+/* May this attempt go out?  0 or -EAGAIN (breaker open; *FAILURES = the streak). */
 static int
-sclient_breaker_admit(struct sclient *c)
+sclient_breaker_admit(struct sclient *c, int *failures)
 {
 	enum sclient_breaker from = SCLIENT_CLOSED, to;
 	int changed = 0, rc = 0;
@@ -257,6 +257,7 @@ sclient_breaker_admit(struct sclient *c)
 			c->probe_in_flight = 1;
 	}
 	to = c->breaker;
+	*failures = c->consecutive;
 	pthread_mutex_unlock(&c->lock);
 	sclient_breaker_report(c, changed, from, to, "cooldown over, probing");
 	return rc;
@@ -612,11 +613,12 @@ sclient_post(struct sclient_conn *conn, const char *path, const char *body,
 	snprintf(url, sizeof(url), "%s%s", c->base_url, path);
 	for (attempt = 0;; attempt++) {
 		enum sclient_verdict v;
+		int failures = 0;
 
-		if (sclient_breaker_admit(c) < 0) {
+		if (sclient_breaker_admit(c, &failures) < 0) {
 			*kind = "breaker_open";
 			snprintf(err, errlen, "POST %s: circuit breaker open after %d consecutive failures",
-			    url, c->consecutive);
+			    url, failures);
 			rc = -EAGAIN;
 			break;
 		}

@@ -136,4 +136,7 @@ curl -s "$U/metrics" >"$TMP/metrics"
 grep -q 'baseline' "$TMP/metrics" || fail "no baseline metrics in /metrics"
 kill -TERM "$DPID"
 wait "$DPID" 2>/dev/null || true
+if grep -E 'AddressSanitizer|runtime error' "$TMP/rolloutd.out" "$TMP/fake.err"; then
+  fail "sanitizer report (see above)"
+fi
 pass "subscan_poller in rolloutd"
