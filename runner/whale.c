@@ -182,11 +182,14 @@ whale_load(struct whale *w, struct whale_acct *a)
 	j = json_loadb(text, len, 0, NULL);
 	free(text);
 	v = json_object_get(j, "last_activity_ms");
-	if (json_is_integer(v) && json_integer_value(v) > 0 && !a->activity_known) {
-		a->activity_known = 1;
-		a->activity_ms = (int64_t)json_integer_value(v);
-	} else if (j != NULL || v != NULL) {
-		log_msg(LOG_LVL_WARN, "rules", "%s: no last_activity_ms: ignored (unknown)", path);
+	if (json_is_integer(v) && json_integer_value(v) > 0) {
+		if (!a->activity_known) {
+			a->activity_known = 1;
+			a->activity_ms = (int64_t)json_integer_value(v);
+		}
+	} else {
+		log_msg(LOG_LVL_WARN, "rules", "%s: no positive last_activity_ms: ignored (activity unknown)",
+		    path);
 	}
 	json_decref(j);
 }

@@ -393,6 +393,21 @@ dormant__thresholds_persistence_unknown(void **state)
 	g.n = 0;
 	move(r, &g, 2, 10 * TOK, 11 * TOK, 106, t0 + 200 * DAY);
 	assert_int_equal(find(&g, "dormant_awakening")->severity, ROLLOUT_SEV_CRITICAL);
+	/* a damaged activity file is unknown, not "now" */
+	snprintf(path, sizeof(path), "%s/rules/candidate/activity/"
+	    "030000000000000000000000000000000000000000000000000000000000005a.json", dir);
+	{
+		FILE *f = fopen(path, "w");
+
+		assert_non_null(f);
+		fputs("{\"last_activity_ms\": \"yesterday\"}", f);
+		fclose(f);
+	}
+	pk_of(pk, 3);
+	assert_int_equal(whale_last_activity(r, pk, &ms), -ENOENT);
+	g.n = 0;
+	move(r, &g, 3, 10 * TOK, 11 * TOK, 107, t0 + 900 * DAY);
+	assert_null(find(&g, "dormant_awakening"));
 	rules_free(r);
 	{
 		char cmd[300];
