@@ -8,9 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chain.h"
 #include "log.h"
 #include "plan.h"
 #include "rolloutd.h"
+#include "rules.h"
+#include "whale.h"
 
 #define ROLLOUTD_VERSION "0.1.0"
 
@@ -37,6 +40,30 @@ report_stderr(void *ctx, const char *msg)
 	(*count)++;
 }
 
+/*
+ * The rules: block is checked by the rules themselves (rules.c, whale.c), so
+ * -n reports what the daemon would refuse at start.  0 or -EINVAL (printed).
+ */
+static int
+check_rules(const struct plan *p)
+{
+	const struct chain_preset *chain = chain_find(p->chain ? p->chain : CHAIN_DEFAULT);
+	struct rules *r = NULL;
+	char err[512] = "";
+	int rc;
+
+	if (chain == NULL)
+		return 0;	/* plan_load already reported an unknown chain */
+	rc = rules_create(&r, "baseline", p->rules, chain->decimals, chain->symbol,
+	    chain->ss58_prefix, err, sizeof(err));
+	if (rc == 0 && p->rules != NULL)
+		rc = whale_install(r, p->rules, NULL, err, sizeof(err));
+	rules_free(r);
+	if (rc != 0)
+		fprintf(stderr, "%s\n", err[0] ? err : strerror(-rc));
+	return rc;
+}
+
 /* rolloutd -n: load and check the plan, print every error, exit 0 or 1. */
 static int
 check_main(const struct rolloutd_opts *o)
@@ -48,6 +75,10 @@ check_main(const struct rolloutd_opts *o)
 	if (rc != 0) {
 		if (nerr == 0)
 			fprintf(stderr, "%s: %s\n", o->plan, strerror(-rc));
+		return 1;
+	}
+	if (check_rules(p) != 0) {
+		plan_free(p);
 		return 1;
 	}
 	if (o->verbose)
