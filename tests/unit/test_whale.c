@@ -164,6 +164,20 @@ whale_install__bad_config__error_with_position(void **state)
 	    "consolidation: { percent: 30, min: 10, warning: 20 }\n"
 	    "exchange_flow: { patterns: \"(?i)kraken\", info: 1, warning: 2, critical: 3 }\n"
 	    "unlock: { info: 1, warning: 2, critical: 3 }\n", err, sizeof(err)), 0);
+	/* the example of rolloutd.plan(5), RULES */
+	assert_int_equal(mk_err(
+	    "large_movement: { info: 10000, warning: 100000, critical: 1000000 }\n"
+	    "whale_list: { top: 0, critical: 1000000 }\n"
+	    "dormant: { warning: 30d, critical: 180d }\n"
+	    "coordinated: { accounts: 3, min: 10000, window: 60m }\n"
+	    "draining: { percent: 10, warning_percent: 50, min: 1000 }\n"
+	    "consolidation: { percent: 20, min: 50000, warning: 500000 }\n"
+	    "exchange_flow:\n"
+	    "  patterns: [ \"(?i)binance|kraken|coinbase\" ]\n"
+	    "  info: 10000\n"
+	    "  warning: 100000\n"
+	    "  critical: 1000000\n"
+	    "unlock: { info: 10000, warning: 100000, critical: 1000000 }\n", err, sizeof(err)), 0);
 }
 
 /* ---- draining / consolidation ---------------------------------------------------------------- */
