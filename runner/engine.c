@@ -276,7 +276,8 @@ struct flag_write {
 	size_t n;
 	const char *names[ENG_MAX_WRITES];
 	const char *values[ENG_MAX_WRITES];
-	char bufs[ENG_MAX_WRITES][32];
+	char bufs[ENG_MAX_WRITES][32];    /* text of numbers; values[] may point here */
+	size_t nbufs;
 };
 
 /* Add NAME=VALUE (a later value for the same name replaces the earlier one). */
@@ -298,21 +299,37 @@ fw_add(struct flag_write *w, const char *name, const char *value)
 }
 
 static void
+fw_remove(struct flag_write *w, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < w->n; i++)
+		if (strcmp(w->names[i], name) == 0) {
+			memmove(&w->names[i], &w->names[i + 1], (w->n - i - 1) * sizeof(w->names[0]));
+			memmove(&w->values[i], &w->values[i + 1], (w->n - i - 1) * sizeof(w->values[0]));
+			w->n--;
+			return;
+		}
+}
+
+static void
 fw_add_sets(struct flag_write *w, const struct plan_set *sets, size_t n)
 {
 	size_t i;
 
-	for (i = 0; i < n && w->n < ENG_MAX_WRITES; i++)
-		fw_add(w, sets[i].flag, set_value_text(&sets[i], w->bufs[w->n], sizeof(w->bufs[0])));
+	for (i = 0; i < n && w->n < ENG_MAX_WRITES && w->nbufs < ENG_MAX_WRITES; i++) {
+		fw_add(w, sets[i].flag, set_value_text(&sets[i], w->bufs[w->nbufs], sizeof(w->bufs[0])));
+		w->nbufs++;
+	}
 }
 
 static void
 fw_add_int(struct flag_write *w, const char *name, long long v)
 {
-	if (w->n >= ENG_MAX_WRITES)
+	if (w->n >= ENG_MAX_WRITES || w->nbufs >= ENG_MAX_WRITES)
 		return;
-	snprintf(w->bufs[w->n], sizeof(w->bufs[0]), "%lld", v);
-	fw_add(w, name, w->bufs[w->n]);
+	snprintf(w->bufs[w->nbufs], sizeof(w->bufs[0]), "%lld", v);
+	fw_add(w, name, w->bufs[w->nbufs++]);
 }
 
 /*
@@ -1433,7 +1450,17 @@ eng_resume(struct engine *e, const struct engine_opts *o, char *err, size_t errl
 			eng_transition(e, &c);
 		}
 	} else if (e->st.state != ENG_PENDING) {
+		const struct plan_phase *ph = eng_phase(e);
+
 		eng_desired_flags(e, &w);
+		/*
+		 * Interrupted while performing a traffic step: the step runs again
+		 * and sets its own traffic; writing the previous value here would
+		 * step traffic back for a moment.
+		 */
+		if (e->st.state == ENG_RUNNING && (size_t)e->st.step < ph->nsteps
+		    && ph->steps[e->st.step].kind == STEP_TRAFFIC)
+			fw_remove(&w, "hybridTrafficPercent");
 		if (eng_flags_apply(e, &w, "auto", "resume after restart", fw_err, sizeof(fw_err)) != 0)
 			log_msg(LOG_LVL_ERROR, ENG_SRC, "resume: flags not written: %s", fw_err);
 	}

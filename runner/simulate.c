@@ -90,6 +90,12 @@ sim_feed(struct sim *s, int64_t upto)
 	}
 }
 
+static int64_t
+sim_now(void *ctx)
+{
+	return clock_now_ms(ctx);
+}
+
 static int
 sim_exit_code(enum engine_state st)
 {
@@ -208,6 +214,8 @@ simulate_main(const struct rolloutd_opts *o)
 		}
 		if (rc != 0)
 			fprintf(stderr, "rolloutd: warning: %s\n", err);
+		/* flag audit records carry the simulated time, like the engine's */
+		flags_set_clock(flags, sim_now, s.clk);
 		if (declare_flags(flags, plan) != 0)
 			goto out;
 		eo.state_dir = state_dir;

@@ -525,6 +525,37 @@ engine_open__changed_plan__refused_unless_accepted(void **state)
 	assert_int_equal(engine_open(&f->e, &o, err, sizeof(err)), -ESTALE);
 }
 
+
+static void
+engine_open__crash_inside_traffic_step__traffic_never_steps_back(void **state)
+{
+	struct fx *f = *state;
+	char path[300];
+	json_t *st;
+	uint64_t gen;
+
+	run_until(f, T0 + 2 * HOUR + MIN, 0.99);
+	assert_at(f, ENG_HOLDING, "gradual", 3);
+	assert_int_equal(flags_get_int(f->flags, "hybridTrafficPercent"), 15);
+	engine_close(f->e);
+	f->e = NULL;
+	/* as if killed after entering step 3 and writing 15%, before the hold was persisted */
+	snprintf(path, sizeof(path), "%s/state.json", f->state_dir);
+	st = json_load_file(path, 0, NULL);
+	assert_non_null(st);
+	json_object_set_new(st, "state", json_string("running"));
+	json_object_set_new(st, "traffic", json_integer(5));
+	assert_int_equal(json_dump_file(st, path, 0), 0);
+	json_decref(st);
+	gen = flags_generation(f->flags);
+	open_engine(f, NULL, 0);
+	assert_int_equal(flags_get_int(f->flags, "hybridTrafficPercent"), 15);
+	assert_int_equal(flags_generation(f->flags), gen);      /* nothing written back */
+	engine_tick(f->e);
+	assert_at(f, ENG_HOLDING, "gradual", 3);
+	assert_int_equal(flags_generation(f->flags), gen);
+}
+
 int
 main(void)
 {
@@ -544,6 +575,7 @@ main(void)
 		T(engine_open__restart__resumes_with_absolute_deadline),
 		T(engine_open__pending_record__appended_once_after_crash),
 		T(engine_open__changed_plan__refused_unless_accepted),
+		T(engine_open__crash_inside_traffic_step__traffic_never_steps_back),
 	};
 
 	log_set_level(LOG_LVL_ERROR);
