@@ -1042,6 +1042,41 @@ subscan_faults__each_fault__clear_error_then_recovery(void **state)
 }
 
 static void
+subscan_backoff__two_503_then_ok__retried_with_growing_jittered_delays(void **state)
+{
+	struct thost *h = th_new(NULL);
+	struct fake f = { 0 };
+	json_t *st, *log;
+	double t[3];
+	size_t i;
+
+	(void)state;
+	fake_start(&f, (const char *const[]){ "--fault", "503:2", NULL });
+	th_set(h, "base_url", "%s", f.url);
+	th_set(h, "top", "100");
+	th_set(h, "rate", "0");
+	th_set(h, "retries", "3");
+	th_set(h, "backoff_base", "200ms");
+	th_set(h, "backoff_max", "10s");
+	assert_int_equal(th_start(h), 0);
+	wait_cycles(h, 1, 0);
+	st = fake_ctl(&f, "/_fake/stats", NULL);
+	log = json_object_get(st, "log");
+	assert_int_equal(json_array_size(log), 3);
+	for (i = 0; i < 3; i++)
+		t[i] = json_real_value(json_object_get(json_array_get(log, i), "t"));
+	/* attempt n waits base * 2^n, half of it fixed and half random */
+	if (t[1] - t[0] < 0.099 || t[1] - t[0] > 1.0 || t[2] - t[1] < 0.199 || t[2] - t[1] > 2.0)
+		fail_msg("retry delays %.3f s and %.3f s, want [0.1, 0.2] and [0.2, 0.4]",
+		    t[1] - t[0], t[2] - t[1]);
+	json_decref(st);
+	assert_true(th_metric_sum(h, "errors.http_5xx") == 2);
+	assert_int_equal(h->nerrors, 0);   /* retried within the cycle: no failed cycle */
+	th_free(h);
+	fake_stop(&f);
+}
+
+static void
 subscan_transfers__over_10000_rows__pages_then_after_id(void **state)
 {
 	struct thost *h = th_new(NULL);
@@ -1182,6 +1217,7 @@ main(int argc, char **argv)
 		cmocka_unit_test_teardown(subscan_ratelimit__429_storm__never_over_rate_and_retry_after_honoured, teardown_fakes),
 		cmocka_unit_test_teardown(subscan_breaker__failures__open_half_open_closed, teardown_fakes),
 		cmocka_unit_test_teardown(subscan_faults__each_fault__clear_error_then_recovery, teardown_fakes),
+		cmocka_unit_test_teardown(subscan_backoff__two_503_then_ok__retried_with_growing_jittered_delays, teardown_fakes),
 		cmocka_unit_test_teardown(subscan_transfers__over_10000_rows__pages_then_after_id, teardown_fakes),
 		cmocka_unit_test_teardown(subscan_config__bad_values_and_keys__init_fails, teardown_fakes),
 	};
