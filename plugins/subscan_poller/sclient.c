@@ -2,10 +2,12 @@
  * sclient.c — Subscan HTTP client: limiter, retries, breaker (sclient.h).
  *
  * The limiter is a token bucket of B = max(1, floor(rate)) tokens in which
- * a spent token comes back B/rate seconds (plus a 50 ms guard for network
- * jitter) after it was spent.  So no window of B/rate seconds ever holds
- * more than B requests: at 5/s, never more than 5 requests in any second,
- * retries included, because every attempt takes a token.
+ * a spent token comes back B/rate seconds (plus a 50 ms guard) after the
+ * request that spent it *ended*.  A request reaches the server before its
+ * response ends, so however late the network delivers a request, the
+ * server never sees more than B requests in any B/rate seconds: at 5/s,
+ * never more than 5 in any second, retries included, because every
+ * attempt takes a token.
  */
 #include "sclient.h"
 
@@ -180,12 +182,16 @@ sclient_sleep(struct sclient *c, int64_t ms)
 	return rc;
 }
 
-/* Take one token (waiting for it and for any server pause).  Lock not held. */
+/*
+ * Take one token (waiting for it and for any server pause).  Lock not held.
+ * *SLOT gets the token's index (-1 when unlimited) for sclient_release().
+ */
 static int
-sclient_acquire(struct sclient *c)
+sclient_acquire(struct sclient *c, int *slot)
 {
 	int rc = 0;
 
+	*slot = -1;
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
 		double now = sclient_mono(), at = c->pause_until;
@@ -198,7 +204,9 @@ sclient_acquire(struct sclient *c)
 			at = c->slot_free_at[c->head];
 		if (at <= now) {
 			if (c->nslots > 0) {
+				/* provisional: moved to the request's end by sclient_release() */
 				c->slot_free_at[c->head] = now + c->slot_period;
+				*slot = (int)c->head;
 				c->head = (c->head + 1) % c->nslots;
 			}
 			c->requests++;
@@ -209,6 +217,21 @@ sclient_acquire(struct sclient *c)
 	}
 	pthread_mutex_unlock(&c->lock);
 	return rc;
+}
+
+/* The request that took token SLOT has ended: the token returns a period from now. */
+static void
+sclient_release(struct sclient *c, int slot)
+{
+	double back;
+
+	if (slot < 0)
+		return;
+	pthread_mutex_lock(&c->lock);
+	back = sclient_mono() + c->slot_period;
+	if (back > c->slot_free_at[slot])
+		c->slot_free_at[slot] = back;
+	pthread_mutex_unlock(&c->lock);
 }
 
 /* ---- breaker --------------------------------------------------------------------- */
@@ -613,7 +636,7 @@ sclient_post(struct sclient_conn *conn, const char *path, const char *body,
 	snprintf(url, sizeof(url), "%s%s", c->base_url, path);
 	for (attempt = 0;; attempt++) {
 		enum sclient_verdict v;
-		int failures = 0;
+		int failures = 0, slot;
 
 		if (sclient_breaker_admit(c, &failures) < 0) {
 			*kind = "breaker_open";
@@ -622,13 +645,14 @@ sclient_post(struct sclient_conn *conn, const char *path, const char *body,
 			rc = -EAGAIN;
 			break;
 		}
-		if ((rc = sclient_acquire(c)) < 0) {
+		if ((rc = sclient_acquire(c, &slot)) < 0) {
 			sclient_breaker_record(c, 0, "cancelled");
 			*kind = "cancelled";
 			snprintf(err, errlen, "POST %s: cancelled", url);
 			break;
 		}
 		v = sclient_attempt(conn, url, body, data, generated_at, kind, err, errlen);
+		sclient_release(c, slot);
 		if (v == SCLIENT_OK)
 			return 0;
 		pthread_mutex_lock(&c->lock);
