@@ -923,7 +923,7 @@ subscan_breaker__failures__open_half_open_closed(void **state)
 	th_set(h, "rate", "0");
 	th_set(h, "retries", "0");
 	th_set(h, "breaker_failures", "3");
-	th_set(h, "breaker_cooldown", "700ms");
+	th_set(h, "breaker_cooldown", "1500ms"); /* long enough that a stalled test cannot outlast it */
 	assert_int_equal(th_start(h), 0);
 	wait_cycles(h, 0, 1);
 	for (k = 2; k <= 3; k++) {
@@ -941,14 +941,14 @@ subscan_breaker__failures__open_half_open_closed(void **state)
 	assert_int_equal(fake_stat(&f, "requests"), before);
 	assert_int_equal(h->healthy, 0);
 	/* after the cooldown a probe fails: open again */
-	usleep(800 * 1000);
+	usleep(1600 * 1000);
 	th_cmd(h, "poll", NULL, reply, sizeof(reply));
 	wait_cycles(h, 0, 5);
 	assert_int_equal(fake_stat(&f, "requests"), before + 1);
 	assert_true(h->breaker_hist[2] == 1 && h->breaker_hist[3] == 2);
 	/* the server recovers: the next probe closes the breaker */
 	fake_do(&f, "/_fake/fault/clear", "");
-	usleep(800 * 1000);
+	usleep(1600 * 1000);
 	th_cmd(h, "poll", NULL, reply, sizeof(reply));
 	wait_cycles(h, 1, 5);
 	assert_true(h->breaker_hist[4] == 1 && h->breaker_hist[5] == 0);
