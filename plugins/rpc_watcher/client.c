@@ -835,6 +835,79 @@ fifo_clear(struct client *c)
 	c->fifo_head = c->fifo_tail = NULL;
 }
 
+static int
+note_reserve(struct note *nt, size_t more)
+{
+	size_t cap;
+	struct note_entry *e;
+
+	if (nt->n + more <= nt->cap)
+		return 0;
+	cap = nt->cap ? nt->cap * 2 : 64;
+	while (cap < nt->n + more)
+		cap *= 2;
+	e = realloc(nt->e, cap * sizeof(*e));
+	if (e == NULL)
+		return -1;
+	nt->e = e;
+	nt->cap = cap;
+	return 0;
+}
+
+/*
+ * One change of a notification: KEY (KLEN characters of hex) and VALUE
+ * (VLEN characters of hex, or NULL for a JSON null).  A bad change is
+ * counted as a decode error and skipped.
+ */
+static void
+note_add_change(struct client *c, struct note *nt, size_t i, const char *ks, size_t klen,
+    const char *vs, size_t vlen)
+{
+	uint8_t key[80], pk[32];
+	struct note_entry *e;
+	size_t n;
+	long idx;
+
+	if (klen == STORAGE_TIMESTAMP_KEY_HEXLEN && strncasecmp(ks, c->ts_key, klen) == 0) {
+		uint8_t t[8];
+		uint64_t ms;
+
+		if (vs != NULL && hex_decode_n(vs, vlen, t, 8, &n) == 0 && scale_decode_u64(t, n, &ms) == 0)
+			nt->time_ms = (int64_t)ms;
+		else
+			c_error(c, "decode", "Timestamp.Now: expected 8 bytes of SCALE u64");
+		return;
+	}
+	if (hex_decode_n(ks, klen, key, sizeof(key), &n) < 0 ||
+	    storage_account_from_key(key, n, pk) < 0) {
+		c_error(c, "decode", "storage change %zu: key %.40s... is not a System.Account key", i, ks);
+		return;
+	}
+	idx = acc_find(c, pk);
+	if (idx < 0 || c->acc[idx].sources == 0)
+		return; /* no longer watched */
+	if (note_reserve(nt, 1) < 0) {
+		c_error(c, "memory", "out of memory decoding a notification");
+		return;
+	}
+	e = &nt->e[nt->n];
+	e->acc = (uint32_t)idx;
+	if (vs == NULL) {
+		e->state = ACC_NULL;
+	} else {
+		struct rollout_account_data d;
+
+		if (hex_decode_n(vs, vlen, e->value, 80, &n) < 0 ||
+		    scale_decode_account_info(e->value, n, &d, NULL, NULL, NULL, NULL) < 0) {
+			c_error(c, "decode", "AccountInfo of key %.20s...: expected 80 bytes of SCALE (nonce, "
+			    "consumers, providers, sufficients, free, reserved, frozen, flags)", ks);
+			return;
+		}
+		e->state = ACC_PRESENT;
+	}
+	nt->n++;
+}
+
 /*
  * Parse CHANGES ([[key, value|null], ...]) into NT.  Bad elements are
  * counted as decode errors and skipped.  Returns -1 when CHANGES is not an
@@ -848,64 +921,19 @@ note_parse_changes(struct client *c, struct note *nt, json_t *changes)
 
 	if (!json_is_array(changes))
 		return -1;
-	if (nt->cap < nt->n + json_array_size(changes)) {
-		size_t cap = nt->n + json_array_size(changes);
-		struct note_entry *e = realloc(nt->e, (cap ? cap : 1) * sizeof(*e));
-
-		if (e == NULL)
-			return -1;
-		nt->e = e;
-		nt->cap = cap;
-	}
+	if (note_reserve(nt, json_array_size(changes)) < 0)
+		return -1;
 	json_array_foreach(changes, i, pair) {
 		json_t *k = json_array_get(pair, 0), *v = json_array_get(pair, 1);
 		const char *ks = json_string_value(k);
-		uint8_t key[80], pk[32];
-		struct note_entry *e;
-		size_t klen, vlen;
-		long idx;
 
 		if (!json_is_array(pair) || json_array_size(pair) != 2 || ks == NULL ||
 		    (v == NULL || (!json_is_null(v) && !json_is_string(v)))) {
 			c_error(c, "decode", "storage change %zu: expected [key, value|null]", i);
 			continue;
 		}
-		if (strcasecmp(ks, c->ts_key) == 0) {
-			uint8_t t[8];
-			uint64_t ms;
-
-			if (json_is_string(v) && hex_decode(json_string_value(v), t, 8, &vlen) == 0 &&
-			    scale_decode_u64(t, vlen, &ms) == 0)
-				nt->time_ms = (int64_t)ms;
-			else
-				c_error(c, "decode", "Timestamp.Now: expected 8 bytes of SCALE u64");
-			continue;
-		}
-		if (hex_decode(ks, key, sizeof(key), &klen) < 0 ||
-		    storage_account_from_key(key, klen, pk) < 0) {
-			c_error(c, "decode", "storage change %zu: key %.40s... is not a System.Account key", i, ks);
-			continue;
-		}
-		idx = acc_find(c, pk);
-		if (idx < 0 || c->acc[idx].sources == 0)
-			continue; /* no longer watched */
-		e = &nt->e[nt->n];
-		e->acc = (uint32_t)idx;
-		if (json_is_null(v)) {
-			e->state = ACC_NULL;
-		} else {
-			struct rollout_account_data d;
-
-			if (hex_decode(json_string_value(v), e->value, 80, &vlen) < 0 ||
-			    scale_decode_account_info(e->value, vlen, &d, NULL, NULL, NULL, NULL) < 0) {
-				c_error(c, "decode", "AccountInfo of key %.20s...: expected 80 bytes of "
-				    "SCALE (nonce, consumers, providers, sufficients, free, reserved, "
-				    "frozen, flags)", ks);
-				continue;
-			}
-			e->state = ACC_PRESENT;
-		}
-		nt->n++;
+		note_add_change(c, nt, i, ks, json_string_length(k), json_string_value(v),
+		    json_is_null(v) ? 0 : json_string_length(v));
 	}
 	return 0;
 }
@@ -1285,6 +1313,132 @@ subid_text(json_t *v, char *out, size_t len, int *is_int)
 	return -1;
 }
 
+/* ---- the fast path for storage notifications ------------------------------------------ */
+
+/*
+ * Substrate sends storage notifications as compact JSON of one fixed shape:
+ *   {"jsonrpc":"2.0","method":"state_storage","params":{"subscription":ID,
+ *    "result":{"block":"0x..","changes":[["0x..","0x.."|null],...]}}}
+ * This scanner handles exactly that shape without building a JSON tree (the
+ * tree costs more than everything else together).  Anything else, including
+ * every malformed input, returns 0 and goes through jansson, which
+ * validates it and reports the errors.
+ */
+static const char *
+fast_lit(const char *p, const char *end, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	return (size_t)(end - p) >= n && memcmp(p, lit, n) == 0 ? p + n : NULL;
+}
+
+/* A JSON string of hex digits after "0x": returns the char after the closing quote. */
+static const char *
+fast_hexstr(const char *p, const char *end, const char **s, size_t *len)
+{
+	const char *q;
+
+	if (p == NULL || end - p < 4 || p[0] != '"' || p[1] != '0' || p[2] != 'x')
+		return NULL;
+	for (q = p + 3; q < end && *q != '"'; q++)
+		if (!((*q >= '0' && *q <= '9') || (*q >= 'a' && *q <= 'f') || (*q >= 'A' && *q <= 'F')))
+			return NULL;
+	if (q >= end)
+		return NULL;
+	*s = p + 1;
+	*len = (size_t)(q - p - 1);
+	return q + 1;
+}
+
+/* One ["0x..","0x.."|null] pair; returns what follows it, NULL if it is not one. */
+static const char *
+fast_pair(const char *p, const char *end, const char **ks, size_t *kl, const char **vs, size_t *vl)
+{
+	p = fast_lit(p, end, "[");
+	p = fast_hexstr(p, end, ks, kl);
+	if (p == NULL || (p = fast_lit(p, end, ",")) == NULL)
+		return NULL;
+	if (fast_lit(p, end, "null") != NULL) {
+		*vs = NULL;
+		*vl = 0;
+		p += 4;
+	} else if ((p = fast_hexstr(p, end, vs, vl)) == NULL) {
+		return NULL;
+	}
+	return fast_lit(p, end, "]");
+}
+
+static int
+fast_storage(struct client *c, const char *text, size_t len, int64_t observed)
+{
+	const char *p = text, *end = text + len, *q, *hs, *ks, *vs, *changes;
+	char subid[SUBID_MAX];
+	size_t k, n, hl, kl, vl, i;
+	struct note *nt;
+
+	p = fast_lit(p, end, "{\"jsonrpc\":\"2.0\",\"method\":\"state_storage\",\"params\":{\"subscription\":");
+	if (p == NULL)
+		return 0;
+	if (p < end && *p == '"') {
+		for (q = p + 1; q < end && *q != '"' && *q != '\\'; q++)
+			;
+		if (q >= end || *q != '"' || (size_t)(q - p - 1) >= sizeof(subid))
+			return 0;
+		memcpy(subid, p + 1, (size_t)(q - p - 1));
+		subid[q - p - 1] = '\0';
+		p = q + 1;
+	} else {
+		for (q = p; q < end && *q >= '0' && *q <= '9'; q++)
+			;
+		if (q == p || (size_t)(q - p) >= sizeof(subid))
+			return 0;
+		memcpy(subid, p, (size_t)(q - p));
+		subid[q - p] = '\0';
+		p = q;
+	}
+	p = fast_lit(p, end, ",\"result\":{\"block\":");
+	p = fast_hexstr(p, end, &hs, &hl);
+	if (p == NULL || hl != 66)
+		return 0;
+	if ((p = fast_lit(p, end, ",\"changes\":[")) == NULL)
+		return 0;
+	/* first pass: the whole message must have the shape, to the last byte */
+	changes = p;
+	for (n = 0; p < end && *p != ']'; n++) {
+		if (n > 0 && (p = fast_lit(p, end, ",")) == NULL)
+			return 0;
+		if ((p = fast_pair(p, end, &ks, &kl, &vs, &vl)) == NULL)
+			return 0;
+	}
+	if (fast_lit(p, end, "]}}}") == NULL || p + 4 != end)
+		return 0;
+	/* second pass: the same as on_storage() */
+	for (k = 0; k < c->nchunks; k++)
+		if (c->chunks[k].state == CH_ACTIVE && strcmp(c->chunks[k].subid, subid) == 0)
+			break;
+	if (k == c->nchunks) {
+		c_error(c, "unknown_subscription", "state_storage for unknown subscription %s", subid);
+		return 1;
+	}
+	nt = calloc(1, sizeof(*nt));
+	if (nt == NULL || note_reserve(nt, n) < 0 || hex_decode_n(hs, hl, nt->hash, 32, &hl) < 0) {
+		note_free(nt);
+		return 1;
+	}
+	nt->chunk = (int32_t)k;
+	nt->observed_ms = observed;
+	nt->arrived_mono_ms = mono_ms();
+	for (p = changes, i = 0; i < n; i++) {
+		if (i > 0)
+			p++;
+		p = fast_pair(p, end, &ks, &kl, &vs, &vl);
+		note_add_change(c, nt, i, ks, kl, vs, vl);
+	}
+	c->notifications++;
+	fifo_push(c, nt);
+	return 1;
+}
+
 static void
 on_storage(struct client *c, json_t *params, int64_t observed)
 {
@@ -1552,11 +1706,17 @@ static void
 on_message(struct client *c, const char *text, size_t len)
 {
 	json_error_t jerr;
-	json_t *msg = json_loadb(text, len, 0, &jerr);
+	json_t *msg;
 	int64_t observed = c_now(c);
 	const char *method;
 
 	c->last_rx_ms = mono_ms();
+	if (fast_storage(c, text, len, observed)) {
+		chunks_pump(c);
+		stats_publish(c);
+		return;
+	}
+	msg = json_loadb(text, len, 0, &jerr);
 	if (msg == NULL) {
 		c_error(c, "parse", "malformed JSON from the node at byte %d: %s", jerr.position, jerr.text);
 		return;
