@@ -849,6 +849,30 @@ subscan_legacy__consecutive_snapshots__changes_match_files_and_survive_restart(v
 	th_wait(h, &h->snapshots, 1, 20, "snapshot 2 after the restart");
 	mark = 0;
 	check_changes(h, mark, 1, 2);
+	/* the fake's control endpoint jumps to snapshot 5: the diff spans the gap */
+	json_decref(fake_ctl(&f, "/_fake/advance", "5"));
+	pthread_mutex_lock(&h->lock);
+	mark = h->nchanges;
+	pthread_mutex_unlock(&h->lock);
+	assert_int_equal(th_cmd(h, "poll", NULL, reply, sizeof(reply)), 0);
+	th_wait(h, &h->snapshots, 2, 20, "snapshot 5");
+	check_changes(h, mark, 2, 5);
+	th_free(h);
+	/* a damaged saved snapshot is ignored (a warning), not trusted and not fatal */
+	{
+		FILE *fp = fopen(path, "w");
+
+		assert_non_null(fp);
+		fputs("{\"version\":1,\"chain\":\"polkadot\",\"decimals\":10,\"accounts\":[{\"address\":\"x\"}]}", fp);
+		fclose(fp);
+	}
+	h = th_new(dir);
+	th_set(h, "base_url", "%s", f.url);
+	th_set(h, "rate", "0");
+	th_set(h, "top", "1000");
+	assert_int_equal(th_start(h), 0);
+	th_wait(h, &h->snapshots, 1, 20, "a snapshot after a damaged file");
+	assert_int_equal(h->nchanges, 0);
 	th_free(h);
 	fake_stop(&f);
 	unlink(path);
