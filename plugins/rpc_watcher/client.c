@@ -2191,15 +2191,18 @@ client_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
 
 		if (c->close_requested)
 			return -1;
-		if (m == NULL)
-			break;
-		if (lws_write(wsi, (unsigned char *)m->text, m->len, LWS_WRITE_TEXT) < (int)m->len)
-			return -1;
-		c->head = m->next;
-		if (c->head == NULL)
-			c->tail = NULL;
-		free(m->text - LWS_PRE);
-		free(m);
+		while (m != NULL) {
+			if (lws_write(wsi, (unsigned char *)m->text, m->len, LWS_WRITE_TEXT) < (int)m->len)
+				return -1;
+			c->head = m->next;
+			if (c->head == NULL)
+				c->tail = NULL;
+			free(m->text - LWS_PRE);
+			free(m);
+			m = c->head;
+			if (lws_send_pipe_choked(wsi))
+				break;
+		}
 		if (c->head != NULL)
 			lws_callback_on_writable(wsi);
 		break;

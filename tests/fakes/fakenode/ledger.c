@@ -340,7 +340,7 @@ ledger_produce(struct ledger *l, int64_t time_ms)
 	memset(b, 0, sizeof(*b));
 	b->number = prev->number + 1;
 	memcpy(b->parent, prev->hash, 32);
-	b->time_ms = time_ms > prev->time_ms ? time_ms : prev->time_ms + 6000;
+	b->time_ms = time_ms > prev->time_ms ? time_ms : prev->time_ms + (time_ms == 0 ? 6000 : 1);
 	ledger_block_hash(b);
 	if (l->npending > 0) {
 		b->changed = malloc(l->npending * sizeof(*b->changed));

@@ -67,7 +67,7 @@ int ledger_generate(struct ledger *l, size_t n);
  */
 size_t ledger_stage_random(struct ledger *l, size_t n);
 
-/* Commit the staged values as a new block at TIME_MS (0: previous + 6 s). */
+/* Commit the staged values as a new block at TIME_MS (0: previous + 6 s; never before the previous + 1 ms). */
 const struct ledger_block *ledger_produce(struct ledger *l, int64_t time_ms);
 
 size_t ledger_naccounts(const struct ledger *l);

@@ -524,7 +524,12 @@ node_publish_one(struct noderpc *n, const struct ledger_block *b)
 const struct ledger_block *
 noderpc_block(struct noderpc *n)
 {
-	const struct ledger_block *b = ledger_produce(n->ledger, 0);
+	struct timespec ts;
+	const struct ledger_block *b;
+
+	/* block time = wall clock now (at least the previous + 1 ms): notification lag is real */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	b = ledger_produce(n->ledger, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 
 	if (b == NULL)
 		return NULL;
@@ -1351,15 +1356,18 @@ node_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 			return -1;
 		if (node_stalled(n) || c->head == NULL)
 			return 0;
-		m = c->head;
-		if (lws_write(wsi, (unsigned char *)m->text, m->len, LWS_WRITE_TEXT) < (int)m->len)
-			return -1;
-		c->head = m->next;
-		if (c->head == NULL)
-			c->tail = NULL;
-		c->nout--;
-		free(m->text - LWS_PRE);
-		free(m);
+		/* as many messages as the socket takes now (one per callback adds a loop turn each) */
+		do {
+			m = c->head;
+			if (lws_write(wsi, (unsigned char *)m->text, m->len, LWS_WRITE_TEXT) < (int)m->len)
+				return -1;
+			c->head = m->next;
+			if (c->head == NULL)
+				c->tail = NULL;
+			c->nout--;
+			free(m->text - LWS_PRE);
+			free(m);
+		} while (c->head != NULL && !lws_send_pipe_choked(wsi));
 		if (c->head != NULL)
 			lws_callback_on_writable(wsi);
 		return 0;
