@@ -43,7 +43,8 @@ trap stop INT TERM EXIT
 
 "$B/tests/fakes/simchain" --node-port "$NODE_PORT" --scan-port "$SCAN_PORT" \
   --data "$SHARED/data/polkadot-top1000-2025-07" --speed "$SPEED" \
-  --truth "$DATA/demo/truth.jsonl" --quiet > "$DATA/demo/simchain.log" 2>&1 &
+  --truth "$DATA/demo/truth.jsonl" --api-key demo-key --hold --quiet \
+  > "$DATA/demo/simchain.log" 2>&1 &
 pids+=($!)
 /usr/bin/python3 tests/fakes/webhookd/webhookd.py "$HOOK_PORT" "$DATA/demo/webhook.jsonl" \
   > "$DATA/demo/webhookd.log" 2>&1 &
@@ -59,6 +60,18 @@ export DATA_PATH="$DATA"
   --speed "$SPEED" --web-dir web --exit-when-done > "$DATA/demo/rolloutd.log" 2>&1 &
 ROLLOUTD=$!
 pids+=($ROLLOUTD)
+
+# The chain holds its activity until the candidate watches the baseline's top
+# 1000, then starts on rolloutd's accelerated time line (a little ahead: the
+# daemon's clock is synced every 100 ms).
+for _ in $(seq 1 300); do
+  grep -q "rpc_watcher: watching 1000 accounts" "$DATA/demo/rolloutd.log" 2>/dev/null && break
+  kill -0 "$ROLLOUTD" 2>/dev/null || break
+  sleep 0.2
+done
+now=$(curl -sf "http://$LISTEN/api/status" | sed -n 's/.*"time_ms": *\([0-9]*\).*/\1/p')
+curl -sf -X POST --data "$(( ${now:-0} + SPEED * 150 ))" \
+  "http://127.0.0.1:$SCAN_PORT/_sim/go" >/dev/null || echo "demo: the simulated chain did not start"
 
 cat <<EOF
 demo: simulated chain  ws://127.0.0.1:$NODE_PORT (node)  http://127.0.0.1:$SCAN_PORT (Subscan)

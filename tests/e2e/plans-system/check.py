@@ -80,7 +80,11 @@ if len(ids) != len(set(ids)):
     err("history: %d duplicated alert ids" % (len(ids) - len(set(ids))))
 
 # Candidate alerts are per block: each must be a real change with the exact amount.
-cand = [h for h in whale if h["system"] == "candidate"]
+# badcand: the chain corrupted the node's values of these accounts on purpose
+corrupt = set()
+if os.path.exists(os.path.join(tmp, "corrupt.txt")):
+    corrupt = {l.split()[0] for l in open(os.path.join(tmp, "corrupt.txt")) if l.strip()}
+cand = [h for h in whale if h["system"] == "candidate" and h["account"] not in corrupt]
 offsets = []
 seen = set()
 for h in cand:
@@ -120,7 +124,7 @@ def traffic_at(t):
 by_span = {}
 for h in whale:
     tr = traffic_at(h["time_ms"])
-    if tr is None:
+    if tr is None or h["account"] in corrupt:
         continue
     if tr == 0 and h["system"] != "baseline":
         err("alert %s from %s at traffic 0" % (h["id"], h["system"]))

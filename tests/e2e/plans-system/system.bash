@@ -37,7 +37,7 @@ sys_daemon() {
   bg env POLKADOT_RPC_URL="ws://127.0.0.1:$NODE_PORT" SUBSCAN_URL="$SIM" SUBSCAN_API_KEY=sys-key \
     WEBHOOK_URL="http://127.0.0.1:$HOOK_PORT/hook" \
     "$B/rolloutd" --plan "$PLAN" --data-dir "$DATA" --plugin-dir "$B/plugins" \
-    --listen "127.0.0.1:$API_PORT" --speed "$SPEED" --exit-when-done >>"$TMP/rolloutd.log" 2>&1
+    --listen "127.0.0.1:$API_PORT" --speed "$SPEED" ${SYS_EXIT---exit-when-done} >>"$TMP/rolloutd.log" 2>&1
   DPID=$BG_PID
   wait_port "$API_PORT" 20
 }

@@ -23,8 +23,9 @@
  * on the Subscan port: 429, 5xx, ...), and the simulated chain's own, on
  * the Subscan port:
  *   POST /_sim/corrupt  "SS58 PLANCK"  the node serves free+PLANCK for that
- *                                       account from now on (Subscan keeps the truth)
- *   POST /_sim/uncorrupt "SS58"
+ *                                       account from now on (Subscan keeps the truth);
+ *                                       one account a line, all or none
+ *   POST /_sim/uncorrupt "SS58"         (also one a line)
  *   POST /_sim/lag      "SECONDS"       Subscan serves the chain as it was SECONDS ago
  *   POST /_sim/pause    "1" | "0"       stop / resume block production
  *   POST /_sim/go       ["T_MS"]        end --hold: activity starts now; with T_MS the
@@ -599,6 +600,7 @@ sim_control(struct sim *s, const struct httpd_req *req, struct httpd_resp *resp)
 	uint8_t pk[32];
 	uint16_t prefix;
 	long idx;
+	int pass, n = 0;
 
 	if (strcmp(req->path, "/_sim/status") == 0) {
 		sim_status(s, resp);
@@ -635,22 +637,47 @@ sim_control(struct sim *s, const struct httpd_req *req, struct httpd_resp *resp)
 		httpd_set_body(resp, 404, "{\"error\":\"unknown /_sim route\"}");
 		return;
 	}
-	if (req->body == NULL || sscanf(req->body, "%79s %llu", addr, &amount) < 1 ||
-	    ss58_decode(addr, pk, &prefix, err, sizeof(err)) != 0) {
-		httpd_set_body(resp, 400, "{\"error\":\"body: SS58 [PLANCK]\"}");
+	if (req->body == NULL) {
+		httpd_set_body(resp, 400, "{\"error\":\"body: SS58 [PLANCK], one account a line\"}");
 		return;
 	}
-	pthread_mutex_lock(&s->lock);
-	idx = sim_find(s, pk);
-	if (idx >= 0) {
-		s->acc[idx].corrupt = req->path[6] == 'c';
-		s->acc[idx].corrupt_by = s->acc[idx].corrupt ? (rollout_u128)amount : 0;
-		s->acc[idx].restage = 1;
-		s->nrestage = 1;
+	/* one "SS58 [PLANCK]" a line; all or nothing */
+	for (pass = 0; pass < 2; pass++) {
+		const char *line = req->body;
+
+		while (*line != '\0') {
+			const char *nl = strchr(line, '\n');
+			size_t len = nl ? (size_t)(nl - line) : strlen(line);
+			char buf[160];
+
+			snprintf(buf, sizeof(buf), "%.*s", (int)(len < sizeof(buf) ? len : sizeof(buf) - 1), line);
+			line += len + (nl != NULL);
+			amount = 0;
+			if (buf[0] == '\0')
+				continue;
+			if (sscanf(buf, "%79s %llu", addr, &amount) < 1 ||
+			    ss58_decode(addr, pk, &prefix, err, sizeof(err)) != 0) {
+				httpd_set_body(resp, 400, "{\"error\":\"body: SS58 [PLANCK], one account a line\"}");
+				return;
+			}
+			pthread_mutex_lock(&s->lock);
+			idx = sim_find(s, pk);
+			if (idx >= 0 && pass == 1) {
+				s->acc[idx].corrupt = req->path[6] == 'c';
+				s->acc[idx].corrupt_by = s->acc[idx].corrupt ? (rollout_u128)amount : 0;
+				s->acc[idx].restage = 1;
+				s->nrestage = 1;
+				n++;
+			}
+			pthread_mutex_unlock(&s->lock);
+			if (idx < 0) {
+				httpd_set_body(resp, 404, "{\"error\":\"unknown account\"}");
+				return;
+			}
+		}
 	}
-	pthread_mutex_unlock(&s->lock);
-	httpd_set_body(resp, idx >= 0 ? 200 : 404, idx >= 0 ? "{\"ok\":true}" :
-	    "{\"error\":\"unknown account\"}");
+	snprintf(err, sizeof(err), "{\"ok\":true,\"accounts\":%d}", n);
+	httpd_set_body(resp, 200, err);
 }
 
 /* Subscan face: before a new cycle (page 0), publish the chain as it is now. */
