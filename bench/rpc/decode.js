@@ -64,7 +64,7 @@ for (let r = 0; r < runs; r++) {
 }
 rates.sort((a, b) => a - b);
 console.log(JSON.stringify({
-  impl: '@polkadot/types ' + require('@polkadot/types/package.json').version + ' (node ' + process.version + ')',
+  impl: '@polkadot/types ' + JSON.parse(fs.readFileSync(require.resolve('@polkadot/types').replace(/cjs[/\\].*$/, 'package.json'), 'utf8')).version + ' (node ' + process.version + ')',
   changes_per_notification: 1000, notifications: lines.length - 1, runs,
   median_changes_per_s: Math.round(rates[Math.floor(runs / 2)]),
 }));

@@ -1790,7 +1790,7 @@ conn_closed(struct client *c, const char *why, int endpoint_failed)
 	int64_t now = mono_ms(), delay, synced = -1;
 	size_t k;
 	int have = 0;
-	char detail[400];
+	char detail[700];
 
 	if (c->state == CS_OPEN) {
 		for (k = 0; k < c->nchunks; k++) {
@@ -1803,9 +1803,7 @@ conn_closed(struct client *c, const char *why, int endpoint_failed)
 		if (have && synced > c->synced)
 			c->synced = synced;
 	}
-	if (endpoint_failed && !c->probe_ok)
-		breaker_record(&c->breakers[c->ep], &c->w->conf.breaker, 1, now);
-	else if (endpoint_failed)
+	if (endpoint_failed)
 		breaker_record(&c->breakers[c->ep], &c->w->conf.breaker, 1, now);
 	c->wsi = NULL;
 	c->state = CS_IDLE;
@@ -1835,10 +1833,13 @@ conn_closed(struct client *c, const char *why, int endpoint_failed)
 	/* full jitter in [delay/2, delay) */
 	delay = delay / 2 + (int64_t)(c_rand(c) % (uint64_t)(delay / 2 + 1));
 	c->next_connect_ms = now + delay;
+	snprintf(detail, sizeof(detail), "disconnected from %s: %s; reconnecting in %lld ms%s%s",
+	    c->w->conf.endpoints[c->ep], why, (long long)delay,
+	    endpoint_failed && c->w->conf.nendpoints > 1 ? " to " : "",
+	    endpoint_failed && c->w->conf.nendpoints > 1 ?
+	    c->w->conf.endpoints[(c->ep + 1) % c->w->conf.nendpoints] : "");
 	if (endpoint_failed && c->w->conf.nendpoints > 1)
 		c->ep = (c->ep + 1) % c->w->conf.nendpoints;
-	snprintf(detail, sizeof(detail), "disconnected from %s: %s; reconnecting in %lld ms",
-	    c->w->conf.endpoints[c->ep], why, (long long)delay);
 	if (!c->w->stopping) {
 		c_log(c, ROLLOUT_LOG_WARN, "%s", detail);
 		c_health(c, 0, detail);

@@ -26,7 +26,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1156,6 +1159,65 @@ watcher__watchlist_from_snapshots_and_extra(void **state)
 	rig_stop(&r);
 }
 
+/* A loopback port where nothing listens. */
+static int
+dead_port(void)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+static void
+watcher__dead_endpoint__breaker_opens_and_fails_over(void **state)
+{
+	static struct rig r;
+	char dead[64], live[64];
+	json_t *st, *br;
+	size_t b, c;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	live_rig = &r;
+	node_start(&r.node, 10, 23);
+	snprintf(dead, sizeof(dead), "ws://127.0.0.1:%d", dead_port());
+	snprintf(live, sizeof(live), "ws://127.0.0.1:%d", r.node.port);
+	host_init(&r.host, json_pack("{s:[s,s],s:o,s:s,s:s,s:i,s:s}", "endpoints", dead, live,
+	    "accounts", accounts_json(23, 0, 10), "backoff_min", "20ms", "backoff_max", "100ms",
+	    "breaker_min_calls", 1, "breaker_wait", "60s"));
+	assert_int_equal(plugin->init(&r.host.api, &r.self), 0);
+	r.live = 1;
+	assert_int_equal(plugin->start(r.self), 0);
+	wait_baselines(&r, 10, 10);
+	WAIT_FOR(stat_int(r.self, "connected") == 1, 10, "connect");
+	plugin_command(r.self, "stats", NULL, &st);
+	assert_string_equal(json_string_value(json_object_get(st, "endpoint")), live);
+	br = json_object_get(st, "breakers");
+	assert_string_equal(json_string_value(json_object_get(br, dead)), "open");
+	assert_string_equal(json_string_value(json_object_get(br, live)), "closed");
+	json_decref(st);
+	assert_true(metric_sum(&r.host, "errors_connect") >= 1);
+	/* the node closing a good connection is not the endpoint's failure: same endpoint again */
+	node_do(&r.node, "drop\nrandom 5\nblock");
+	WAIT_FOR(stat_int(r.self, "reconnects") >= 2 && stat_int(r.self, "connected") == 1 &&
+	    stat_int(r.self, "setup_ms") >= 0, 10, "reconnect");
+	WAIT_FOR((count_events(&r.host, &b, &c), c >= 5), 10, "changes after the drop");
+	plugin_command(r.self, "stats", NULL, &st);
+	assert_string_equal(json_string_value(json_object_get(st, "endpoint")), live);
+	json_decref(st);
+	assert_true(check_all(&r.host, &r.node, 23, 10, 1));
+	rig_stop(&r);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1169,6 +1231,7 @@ main(int argc, char **argv)
 		cmocka_unit_test_teardown(watcher__malformed_input__errors_counted_no_crash, rig_teardown),
 		cmocka_unit_test_teardown(watcher__silent_node__heartbeat_reconnects, rig_teardown),
 		cmocka_unit_test_teardown(watcher__watchlist_from_snapshots_and_extra, rig_teardown),
+		cmocka_unit_test_teardown(watcher__dead_endpoint__breaker_opens_and_fails_over, rig_teardown),
 	};
 	char self[4096];
 	int rc;
