@@ -11,6 +11,7 @@
 
 #include "fixtures_polkadot.h"
 #include "hash.h"
+#include "header.h"
 #include "hex.h"
 #include "storage.h"
 
@@ -100,6 +101,25 @@ hash__known_vectors(void **state)
 	assert_string_equal(s, "cae66941d9efbd404e4d88758ea67670");
 }
 
+static void
+header_hash__polkadot_genesis(void **state)
+{
+	uint8_t zero[32] = { 0 }, sr[32], er[32], h[32], want[32];
+
+	(void)state;
+	/* Polkadot's genesis header and its well-known hash */
+	assert_int_equal(fixture_hex("0x29d0d972cd27cbc511e9589fcb7a4506d5eb6a9e8df205f00472e5ab354a4e17",
+	    sr, 32), 32);
+	assert_int_equal(fixture_hex("0x03170a2e7597b7b7e3d84c05391d139a62b157e78786d8c082f29dcf4c111314",
+	    er, 32), 32);
+	assert_int_equal(fixture_hex("0x91b171bb158e2d3848fa23a9f1c25182fb8e20313b2c1eb49219da7a70ce90c3",
+	    want, 32), 32);
+	header_hash(zero, 0, sr, er, 0, NULL, 0, h);
+	assert_memory_equal(h, want, 32);
+	header_hash(zero, 1, sr, er, 0, NULL, 0, h);
+	assert_memory_not_equal(h, want, 32);
+}
+
 int
 main(void)
 {
@@ -108,6 +128,7 @@ main(void)
 		cmocka_unit_test(storage_account_from_key__corrupt_keys__rejected),
 		cmocka_unit_test(storage_timestamp_now_key__known_value),
 		cmocka_unit_test(hash__known_vectors),
+		cmocka_unit_test(header_hash__polkadot_genesis),
 	};
 	int rc;
 

@@ -115,6 +115,9 @@ struct sub {
 	enum sub_kind kind;
 	char (*keys)[KEYHEX_MAX];       /* sorted, lower case */
 	size_t nkeys;
+	int has_ts;                     /* Timestamp.Now is one of the keys */
+	uint8_t *bits;                  /* ledger accounts [0, nbits) watched: a bit each */
+	size_t nbits;
 };
 
 struct outmsg {
@@ -256,8 +259,10 @@ conn_free_out(struct conn *c)
 	}
 	c->head = c->tail = NULL;
 	c->nout = 0;
-	for (i = 0; i < c->nsubs; i++)
+	for (i = 0; i < c->nsubs; i++) {
 		free(c->subs[i].keys);
+		free(c->subs[i].bits);
+	}
 	free(c->subs);
 	c->subs = NULL;
 	c->nsubs = c->capsubs = 0;
@@ -416,6 +421,7 @@ conn_remove_sub(struct conn *c, enum sub_kind kind, json_t *idv)
 	for (i = 0; i < c->nsubs; i++) {
 		if (c->subs[i].kind == kind && strcmp(c->subs[i].id, id) == 0) {
 			free(c->subs[i].keys);
+			free(c->subs[i].bits);
 			c->subs[i] = c->subs[--c->nsubs];
 			return 1;
 		}
@@ -444,7 +450,7 @@ conn_notify_storage(struct conn *c, const struct sub *sub, const struct ledger_b
 			sb_str(&s, "]");
 		}
 	} else {
-		if (bsearch(n->ts_key, sub->keys, sub->nkeys, KEYHEX_MAX, key_cmp) != NULL) {
+		if (sub->has_ts) {
 			sb_str(&s, "[\"");
 			sb_str(&s, n->ts_key);
 			sb_str(&s, "\",");
@@ -453,9 +459,11 @@ conn_notify_storage(struct conn *c, const struct sub *sub, const struct ledger_b
 			count++;
 		}
 		for (i = 0; i < b->nchanged; i++) {
-			const struct ledger_account *a = ledger_account(n->ledger, b->changed[i]);
+			size_t ai = b->changed[i];
+			const struct ledger_account *a = ledger_account(n->ledger, ai);
 
-			if (bsearch(a->key_hex, sub->keys, sub->nkeys, KEYHEX_MAX, key_cmp) == NULL)
+			if (ai < sub->nbits ? !(sub->bits[ai / 8] & (1u << (ai % 8))) :
+			    bsearch(a->key_hex, sub->keys, sub->nkeys, KEYHEX_MAX, key_cmp) == NULL)
 				continue;
 			sb_str(&s, count++ ? ",[\"" : "[\"");
 			sb_str(&s, a->key_hex);
@@ -629,6 +637,21 @@ handle_storage_subscribe(struct conn *c, const char *idtext, json_t *params, siz
 		sub->nkeys++;
 	}
 	qsort(sub->keys, sub->nkeys, KEYHEX_MAX, key_cmp);
+	/* which ledger accounts: a bit test per changed account instead of a search */
+	sub->nbits = ledger_naccounts(n->ledger);
+	sub->bits = calloc(sub->nbits / 8 + 1, 1);
+	if (sub->bits == NULL)
+		sub->nbits = 0;
+	for (i = 0; i < sub->nkeys; i++) {
+		uint8_t pk[32];
+		long ai;
+
+		if (strcmp(sub->keys[i], n->ts_key) == 0)
+			sub->has_ts = 1;
+		else if (sub->bits != NULL && storage_account_from_key_hex(sub->keys[i], pk) == 0 &&
+		    (ai = ledger_find(n->ledger, pk)) >= 0 && (size_t)ai < sub->nbits)
+			sub->bits[ai / 8] |= (uint8_t)(1u << (ai % 8));
+	}
 	sb_response_head(&s, idtext);
 	sb_subid(&s, sub);
 	sb_str(&s, "}");
