@@ -913,6 +913,15 @@ watcher__baselines_then_changes(void **state)
 	assert_true(metric_last(&r.host, "best_block") >= (double)blk);
 	assert_true(metric_sum(&r.host, "errors") == 0);
 	assert_true(r.host.metrics[0].count > 0);
+	{
+		/* block hashes come from the new-head notifications (header hash), not from a
+		 * chain_getHeader per block: only the one for the best block at connect */
+		json_t *st = node_json(&r.node, "%s", "status");
+
+		assert_int_equal(json_integer_value(json_object_get(json_object_get(st, "methods"),
+		    "chain_getHeader")), 1);
+		json_decref(st);
+	}
 	assert_int_equal(stat_int(r.self, "subscriptions"), 1);
 	rig_stop(&r);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "hash.h"
+#include "header.h"
 #include "scale.h"
 
 struct ledger_pending {
@@ -84,16 +85,21 @@ ledger_find(const struct ledger *l, const uint8_t pubkey[32])
 	return -1;
 }
 
+/* Roots derived from the number and parent; the hash is the real header hash. */
 static void
 ledger_block_hash(struct ledger_block *b)
 {
-	uint8_t in[40];
+	uint8_t in[45];
 	int i;
 
 	for (i = 0; i < 8; i++)
 		in[i] = (uint8_t)(b->number >> (8 * i));
 	memcpy(in + 8, b->parent, 32);
-	blake2_256(in, sizeof(in), b->hash);
+	memcpy(in + 40, "state", 5);
+	blake2_256(in, sizeof(in), b->state_root);
+	memcpy(in + 40, "extrs", 5);
+	blake2_256(in, sizeof(in), b->extrinsics_root);
+	header_hash(b->parent, b->number, b->state_root, b->extrinsics_root, 0, NULL, 0, b->hash);
 }
 
 struct ledger *

@@ -31,8 +31,10 @@ struct ledger_account {
 
 struct ledger_block {
 	uint64_t number;
-	uint8_t hash[32];
+	uint8_t hash[32];               /* header_hash() of the header below (empty digest) */
 	uint8_t parent[32];
+	uint8_t state_root[32];         /* derived from number and parent */
+	uint8_t extrinsics_root[32];
 	int64_t time_ms;                /* Timestamp.Now */
 	size_t nchanged;
 	size_t *changed;                /* indices of accounts whose value changed */

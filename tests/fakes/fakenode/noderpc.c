@@ -285,19 +285,14 @@ sb_number(struct noderpc *n, struct sbuf *s, uint64_t v)
 static void
 sb_header(struct noderpc *n, struct sbuf *s, const struct ledger_block *b)
 {
-	uint8_t root[32];
-
 	sb_str(s, "{\"parentHash\":");
 	sb_hex(s, b->parent, 32);
 	sb_str(s, ",\"number\":");
 	sb_number(n, s, b->number);
-	memcpy(root, b->hash, 32);
-	root[0] ^= 0x5a;
 	sb_str(s, ",\"stateRoot\":");
-	sb_hex(s, root, 32);
-	root[1] ^= 0xa5;
+	sb_hex(s, b->state_root, 32);
 	sb_str(s, ",\"extrinsicsRoot\":");
-	sb_hex(s, root, 32);
+	sb_hex(s, b->extrinsics_root, 32);
 	sb_str(s, ",\"digest\":{\"logs\":[]}}");
 }
 
