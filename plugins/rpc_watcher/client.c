@@ -2364,7 +2364,7 @@ client_start(struct watcher *w)
 	info.protocols = client_protocols;
 	info.user = w;
 	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-	info.client_ssl_ca_filepath = client_ca_file();
+	info.client_ssl_ca_filepath = w->conf.ca_file != NULL ? w->conf.ca_file : client_ca_file();
 	info.timeout_secs = (unsigned)((w->conf.request_timeout_ms + 999) / 1000);
 	info.pt_serv_buf_size = 256 * 1024;
 	w->stopping = 0;

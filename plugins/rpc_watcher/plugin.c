@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ss58.h"
 
@@ -28,6 +29,7 @@ conf_free(struct watcher_conf *c)
 		free(c->endpoints[i]);
 	free(c->endpoints);
 	free(c->accounts);
+	free(c->ca_file);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -173,7 +175,7 @@ static const char *const known_keys[] = {
 	"endpoints", "accounts", "watch_from", "keys_per_subscription", "max_subscriptions",
 	"max_request_bytes", "max_message_bytes", "request_timeout", "heartbeat", "backoff_min",
 	"backoff_max", "max_gap_blocks", "max_inflight", "breaker_window", "breaker_min_calls",
-	"breaker_failure_rate", "breaker_wait", NULL,
+	"breaker_failure_rate", "breaker_wait", "ca_file", NULL,
 };
 
 static int
@@ -209,6 +211,22 @@ conf_parse(struct watcher *w)
 	if (rc < 0 && rc != -ENOENT)
 		return rc;
 	snprintf(c->watch_from, sizeof(c->watch_from), "%s", from != NULL ? from : "baseline");
+	{
+		const char *ca = NULL;
+
+		rc = h->cfg_string(h->ctx, NULL, "ca_file", NULL, &ca);
+		if (rc < 0 && rc != -ENOENT)
+			return rc;
+		if (ca != NULL) {
+			if (access(ca, R_OK) != 0) {
+				h->cfg_error(h->ctx, h->cfg_get(h->ctx, NULL, "ca_file"),
+				    "ca_file: %s: %s", ca, strerror(errno));
+				return -EINVAL;
+			}
+			if ((c->ca_file = strdup(ca)) == NULL)
+				return -ENOMEM;
+		}
+	}
 
 	v = 1000;
 	if ((rc = conf_int(w, "keys_per_subscription", 1, 100000, 1000, &v)) < 0)

@@ -64,6 +64,7 @@ struct watcher_conf {
 	int64_t backoff_max_ms;         /* 30 s */
 	unsigned max_gap_blocks;        /* 300 */
 	unsigned max_inflight;          /* 32 subscribe/query requests at once */
+	char *ca_file;                  /* PEM CA bundle for wss://; NULL: the system's */
 	struct breaker_conf breaker;
 };
 

@@ -434,6 +434,7 @@ struct node {
 	pid_t pid;
 	int port;
 	char portfile[256];
+	const char *cert, *key;         /* set before node_start: serve wss:// and https:// */
 };
 
 static void
@@ -452,8 +453,12 @@ node_start(struct node *n, unsigned accounts, unsigned seed)
 	if (n->pid == 0) {
 		/* never outlive the test, even when it is killed */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		execl(bin, bin, "--port", "0", "--port-file", n->portfile, "--accounts", acc, "--seed", sd,
-		    "--quiet", (char *)NULL);
+		if (n->cert != NULL)
+			execl(bin, bin, "--port", "0", "--port-file", n->portfile, "--accounts", acc,
+			    "--seed", sd, "--tls-cert", n->cert, "--tls-key", n->key, "--quiet", (char *)NULL);
+		else
+			execl(bin, bin, "--port", "0", "--port-file", n->portfile, "--accounts", acc,
+			    "--seed", sd, "--quiet", (char *)NULL);
 		_exit(127);
 	}
 	for (i = 0; i < 200; i++) {
@@ -515,8 +520,10 @@ node_ctl(struct node *n, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(body, sizeof(body), fmt, ap);
 	va_end(ap);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/control", n->port);
+	snprintf(url, sizeof(url), "%s://127.0.0.1:%d/control", n->cert != NULL ? "https" : "http", n->port);
 	curl_easy_setopt(curl, CURLOPT_URL, url);
+	if (n->cert != NULL)
+		curl_easy_setopt(curl, CURLOPT_CAINFO, n->cert);
 	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, buf_write);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
@@ -1227,6 +1234,66 @@ watcher__dead_endpoint__breaker_opens_and_fails_over(void **state)
 	rig_stop(&r);
 }
 
+/* A self-signed certificate for 127.0.0.1 (openssl(1)); 0 or -1 when openssl is missing. */
+static int
+make_cert(char *cert, char *key, size_t len)
+{
+	char cmd[1024];
+
+	snprintf(cert, len, "/tmp/test_rpc_watcher.%d.crt", (int)getpid());
+	snprintf(key, len, "/tmp/test_rpc_watcher.%d.key", (int)getpid());
+	snprintf(cmd, sizeof(cmd), "openssl req -x509 -newkey rsa:2048 -nodes -keyout %s -out %s "
+	    "-days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1", key, cert);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void
+watcher__wss__verified_with_ca_file(void **state)
+{
+	static struct rig r;
+	static char cert[128], key[128];
+	char url[64];
+	size_t b, c;
+
+	(void)state;
+	if (make_cert(cert, key, sizeof(cert)) < 0)
+		fail_msg("openssl(1) could not make a test certificate");
+	/* without the CA (system CAs only) the self-signed node is refused */
+	memset(&r, 0, sizeof(r));
+	live_rig = &r;
+	r.node.cert = cert;
+	r.node.key = key;
+	node_start(&r.node, 10, 29);
+	snprintf(url, sizeof(url), "wss://127.0.0.1:%d", r.node.port);
+	host_init(&r.host, json_pack("{s:[s],s:o,s:s,s:s}", "endpoints", url,
+	    "accounts", accounts_json(29, 0, 10), "backoff_min", "20ms", "backoff_max", "100ms"));
+	assert_int_equal(plugin->init(&r.host.api, &r.self), 0);
+	r.live = 1;
+	assert_int_equal(plugin->start(r.self), 0);
+	WAIT_FOR(metric_sum(&r.host, "errors_connect") >= 1, 10, "TLS refusal");
+	assert_int_equal(stat_int(r.self, "connected"), 0);
+	count_events(&r.host, &b, &c);
+	assert_int_equal(b, 0);
+	plugin->stop(r.self);
+	plugin->destroy(r.self);
+	host_fini(&r.host);
+	r.live = 0;
+	/* with ca_file: connected, verified, working */
+	host_init(&r.host, json_pack("{s:[s],s:o,s:s,s:s,s:s}", "endpoints", url,
+	    "accounts", accounts_json(29, 0, 10), "backoff_min", "20ms", "backoff_max", "100ms",
+	    "ca_file", cert));
+	assert_int_equal(plugin->init(&r.host.api, &r.self), 0);
+	r.live = 1;
+	assert_int_equal(plugin->start(r.self), 0);
+	wait_baselines(&r, 10, 10);
+	node_do(&r.node, "random 5\nblock");
+	WAIT_FOR((count_events(&r.host, &b, &c), c >= 5), 10, "changes over wss");
+	assert_true(check_all(&r.host, &r.node, 29, 10, 1));
+	rig_stop(&r);
+	unlink(cert);
+	unlink(key);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1241,6 +1308,7 @@ main(int argc, char **argv)
 		cmocka_unit_test_teardown(watcher__silent_node__heartbeat_reconnects, rig_teardown),
 		cmocka_unit_test_teardown(watcher__watchlist_from_snapshots_and_extra, rig_teardown),
 		cmocka_unit_test_teardown(watcher__dead_endpoint__breaker_opens_and_fails_over, rig_teardown),
+		cmocka_unit_test_teardown(watcher__wss__verified_with_ca_file, rig_teardown),
 	};
 	char self[4096];
 	int rc;

@@ -5,7 +5,7 @@
  *
  *   fakenode [--port N] [--port-file FILE] [--accounts N] [--seed S]
  *            [--block-ms MS] [--changes K] [--finality-lag N]
- *            [--script FILE] [--quiet]
+ *            [--script FILE] [--tls-cert PEM --tls-key PEM] [--quiet]
  *
  * --script runs control commands (one per line, '#' comments) before
  * serving.  --port 0 picks a free port; --port-file receives it.
@@ -34,7 +34,8 @@ static void
 fakenode_usage(void)
 {
 	fprintf(stderr, "usage: fakenode [--port N] [--port-file FILE] [--accounts N] [--seed S]\n"
-	    "                [--block-ms MS] [--changes K] [--finality-lag N] [--script FILE] [--quiet]\n");
+	    "                [--block-ms MS] [--changes K] [--finality-lag N] [--script FILE]\n"
+	    "                [--tls-cert PEM --tls-key PEM] [--quiet]\n");
 	exit(2);
 }
 
@@ -102,6 +103,10 @@ main(int argc, char **argv)
 			o.finality_lag = (unsigned)strtoul(v, NULL, 10);
 		else if (strcmp(a, "--script") == 0)
 			script = v;
+		else if (strcmp(a, "--tls-cert") == 0)
+			o.tls_cert = v;
+		else if (strcmp(a, "--tls-key") == 0)
+			o.tls_key = v;
 		else
 			fakenode_usage();
 		i++;

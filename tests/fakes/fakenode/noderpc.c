@@ -1456,7 +1456,12 @@ noderpc_new(struct ledger *ledger, const struct noderpc_opts *opts)
 	info.iface = n->o.iface;
 	info.protocols = node_protocols;
 	info.user = n;
-	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 * 0;
+	info.options = 0;
+	if (opts->tls_cert != NULL && opts->tls_key != NULL) {
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.ssl_cert_filepath = opts->tls_cert;
+		info.ssl_private_key_filepath = opts->tls_key;
+	}
 	info.pt_serv_buf_size = 256 * 1024;
 	n->ctx = lws_create_context(&info);
 	if (n->ctx == NULL) {

@@ -28,6 +28,8 @@ struct noderpc_opts {
 	unsigned max_subscriptions;     /* per connection (default 1024) -> -32006 */
 	size_t max_request_bytes;       /* default 15 MiB -> -32007 */
 	int quiet;                      /* no per-connection log lines */
+	const char *tls_cert;           /* both set: wss:// and https:// (PEM files) */
+	const char *tls_key;
 };
 
 struct noderpc;
