@@ -963,6 +963,87 @@ node_malformed(struct noderpc *n)
 	return kinds;
 }
 
+/*
+ * Send N random mutations (truncation, a byte replaced, inserted or
+ * deleted) of a real storage notification to every client: a fuzzer over
+ * the wire.  Returns how many messages were sent.
+ */
+static int
+node_mutate(struct noderpc *n, unsigned count, uint64_t seed)
+{
+	static const char alphabet[] = "0123456789abcdefx\"[]{},:null \\\x01\xff";
+	const struct ledger_block *b = ledger_best(n->ledger);
+	uint64_t rng = seed * 0x9e3779b97f4a7c15ull + 1;
+	struct conn *c;
+	int sent = 0;
+
+	for (c = n->conns; c != NULL; c = c->next) {
+		struct sbuf base = { 0 };
+		const struct sub *sub = NULL;
+		size_t k, i;
+		unsigned m;
+
+		if (!c->is_ws)
+			continue;
+		for (k = 0; k < c->nsubs && sub == NULL; k++)
+			if (c->subs[k].kind == SUB_STORAGE)
+				sub = &c->subs[k];
+		if (sub == NULL)
+			continue;
+		sb_str(&base, "{\"jsonrpc\":\"2.0\",\"method\":\"state_storage\",\"params\":{\"subscription\":");
+		sb_subid(&base, sub);
+		sb_str(&base, ",\"result\":{\"block\":");
+		sb_hex(&base, b->hash, 32);
+		sb_str(&base, ",\"changes\":[");
+		for (i = 0; i < sub->nkeys && i < 3; i++) {
+			sb_str(&base, i ? ",[\"" : "[\"");
+			sb_str(&base, sub->keys[i]);
+			sb_str(&base, "\",");
+			sb_value(n, &base, sub->keys[i], b);
+			sb_str(&base, "]");
+		}
+		sb_str(&base, "]}}}");
+		if (base.oom) {
+			sb_free(&base);
+			continue;
+		}
+		for (m = 0; m < count; m++) {
+			struct sbuf s = { 0 };
+			size_t pos;
+
+			rng ^= rng >> 12;
+			rng ^= rng << 25;
+			rng ^= rng >> 27;
+			pos = (size_t)((rng * 2685821657736338717ull) >> 33) % base.len;
+			switch (m % 4) {
+			case 0: /* truncated */
+				sb_add(&s, base.p, pos);
+				break;
+			case 1: /* one byte replaced */
+				sb_add(&s, base.p, base.len);
+				if (!s.oom)
+					s.p[pos] = alphabet[(rng >> 7) % (sizeof(alphabet) - 1)];
+				break;
+			case 2: /* one byte inserted */
+				sb_add(&s, base.p, pos);
+				sb_add(&s, &alphabet[(rng >> 7) % (sizeof(alphabet) - 1)], 1);
+				sb_add(&s, base.p + pos, base.len - pos);
+				break;
+			default: /* one byte deleted */
+				sb_add(&s, base.p, pos);
+				sb_add(&s, base.p + pos + 1, base.len - pos - 1);
+				break;
+			}
+			if (s.p == NULL)
+				sb_str(&s, "");
+			conn_send(c, &s);
+			sent++;
+		}
+		sb_free(&base);
+	}
+	return sent;
+}
+
 static int
 parse_account(const char *s, uint8_t pk[32])
 {
@@ -1105,6 +1186,11 @@ noderpc_control(struct noderpc *n, const char *line, char *reply, size_t replyle
 					lws_callback_on_writable(c->wsi);
 		}
 		snprintf(reply, replylen, "stall %ld", ms);
+		return 0;
+	}
+	if (strcmp(cmd, "mutate") == 0 && nf == 3) {
+		snprintf(reply, replylen, "sent %d", node_mutate(n, (unsigned)strtoul(a1, NULL, 10),
+		    strtoull(a2, NULL, 10)));
 		return 0;
 	}
 	if (strcmp(cmd, "malformed") == 0) {

@@ -58,6 +58,7 @@ const struct ledger_block *noderpc_block(struct noderpc *n);
  *   drop                       close every WebSocket connection abruptly
  *   stall MS                   hold all output for MS ms (-1: until "stall 0")
  *   malformed                  send every kind of malformed message to every client
+ *   mutate N SEED              send N random mutations of a real storage notification
  *   oversized BYTES            send one BYTES-long text message to every client
  *   error CODE COUNT [METHOD]  answer the next COUNT calls of METHOD
  *                              (default state_subscribeStorage) with error CODE
