@@ -349,11 +349,9 @@ pipeline_open(struct pipeline **out, const struct pipeline_opts *o, char *err, s
 		if (rc != 0)
 			goto fail;
 		/* the same whale rules for both systems, each on its own observations */
-		if (plan && plan->rules) { /* until test_pipeline filters :55 by type */
-			rc = whale_install(p->rules[i], plan->rules, o->data_dir, err, errlen);
-			if (rc != 0)
-				goto fail;
-		}
+		rc = whale_install(p->rules[i], plan ? plan->rules : NULL, o->data_dir, err, errlen);
+		if (rc != 0)
+			goto fail;
 	}
 	rc = router_create(&p->router, plan && plan->salt ? plan->salt : plan && plan->name ?
 	    plan->name : "");
