@@ -110,3 +110,15 @@ log_msg(enum log_level lvl, const char *source, const char *fmt, ...)
 	log_vmsg(lvl, source, fmt, ap);
 	va_end(ap);
 }
+
+void
+errbuf_printf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}

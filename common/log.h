@@ -10,6 +10,7 @@
 #define ROLLOUT_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN = 1, LOG_LVL_INFO = 2, LOG_LVL_DEBUG = 3 };
 
@@ -27,6 +28,14 @@ void log_msg(enum log_level lvl, const char *source, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void log_vmsg(enum log_level lvl, const char *source, const char *fmt, va_list ap);
 const char *log_level_name(enum log_level lvl);
+
+/*
+ * Format a message for the user into the caller's buffer ERR (ERRLEN bytes).
+ * Does nothing when ERR is NULL or ERRLEN is 0: functions that take an
+ * optional error buffer call it unconditionally.
+ */
+void errbuf_printf(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 #define log_error(...) log_msg(LOG_LVL_ERROR, "rolloutd", __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_LVL_WARN, "rolloutd", __VA_ARGS__)

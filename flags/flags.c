@@ -13,6 +13,7 @@
  * libconfig says they are, and written back unchanged.
  */
 #include "flags.h"
+#include "log.h"
 
 #include "fsutil.h"
 
@@ -75,18 +76,6 @@ struct flags_snapshot {
 
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                       */
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int
 name_valid(const char *name)
@@ -211,17 +200,17 @@ static int
 check_value(const struct flag_entry *e, const struct flag_value *v, char *err, size_t errlen)
 {
 	if (v->type != e->type) {
-		seterr(err, errlen, "%s: expected %s, got %s", e->name, type_name(e->type),
+		errbuf_printf(err, errlen, "%s: expected %s, got %s", e->name, type_name(e->type),
 		    type_name(v->type));
 		return -EINVAL;
 	}
 	if (e->type == FLAG_INT && e->origin != ORIGIN_FILE && (v->i < e->min || v->i > e->max)) {
-		seterr(err, errlen, "%s: %lld is out of range %lld..%lld", e->name, v->i, e->min,
+		errbuf_printf(err, errlen, "%s: %lld is out of range %lld..%lld", e->name, v->i, e->min,
 		    e->max);
 		return -ERANGE;
 	}
 	if (e->type == FLAG_STRING && !string_valid(v->s)) {
-		seterr(err, errlen, "%s: string must be under 128 bytes without quotes, "
+		errbuf_printf(err, errlen, "%s: string must be under 128 bytes without quotes, "
 		    "backslashes or control characters", e->name);
 		return -EINVAL;
 	}
@@ -244,7 +233,7 @@ parse_value(const struct flag_entry *e, const char *text, struct flag_value *out
 		    !strcasecmp(text, "no") || !strcasecmp(text, "off"))
 			out->b = 0;
 		else {
-			seterr(err, errlen, "%s: \"%s\" is not a boolean (true or false)", e->name,
+			errbuf_printf(err, errlen, "%s: \"%s\" is not a boolean (true or false)", e->name,
 			    text);
 			return -EINVAL;
 		}
@@ -255,18 +244,18 @@ parse_value(const struct flag_entry *e, const char *text, struct flag_value *out
 		errno = 0;
 		out->i = strtoll(text, &end, 10);
 		if (end == text || *end != '\0') {
-			seterr(err, errlen, "%s: \"%s\" is not an integer", e->name, text);
+			errbuf_printf(err, errlen, "%s: \"%s\" is not an integer", e->name, text);
 			return -EINVAL;
 		}
 		if (errno == ERANGE) {
-			seterr(err, errlen, "%s: \"%s\" is out of range", e->name, text);
+			errbuf_printf(err, errlen, "%s: \"%s\" is out of range", e->name, text);
 			return -ERANGE;
 		}
 		break;
 	}
 	case FLAG_STRING:
 		if (strlen(text) >= sizeof(out->s)) {
-			seterr(err, errlen, "%s: string longer than %zu bytes", e->name,
+			errbuf_printf(err, errlen, "%s: string longer than %zu bytes", e->name,
 			    sizeof(out->s) - 1);
 			return -EINVAL;
 		}
@@ -828,7 +817,7 @@ write_locked(struct flags *f, size_t n, const char *const *names, const char *co
 	lockfd = lock_take(f, emergency ? FLAGS_EMERGENCY_WAIT_MS : FLAGS_LOCK_WAIT_MS);
 	/* the emergency rollback writes even when the lock cannot be had */
 	if (lockfd < 0 && !emergency) {
-		seterr(err, errlen, "%s: cannot lock: %s", f->lock_path, strerror(-lockfd));
+		errbuf_printf(err, errlen, "%s: cannot lock: %s", f->lock_path, strerror(-lockfd));
 		return lockfd;
 	}
 	rc = read_snapshot(f, &s, emergency ? &text : NULL);
@@ -838,13 +827,13 @@ write_locked(struct flags *f, size_t n, const char *const *names, const char *co
 		rc = 0;
 	}
 	if (rc != 0) {
-		seterr(err, errlen, "%s", s.error);
+		errbuf_printf(err, errlen, "%s", s.error);
 		goto fail;
 	}
 	if (s.broken && !emergency) {
 		/* adopt what we saw so readers fall back to defaults, then refuse */
 		apply_snapshot(f, &s);
-		seterr(err, errlen, "%s (fix the file, or run an emergency rollback)", s.error);
+		errbuf_printf(err, errlen, "%s (fix the file, or run an emergency rollback)", s.error);
 		rc = -EBADMSG;
 		goto fail;
 	}
@@ -859,7 +848,7 @@ write_locked(struct flags *f, size_t n, const char *const *names, const char *co
 		}
 		if (rename(f->path, corrupt) != 0) {
 			rc = -errno;
-			seterr(err, errlen, "%s: cannot keep the broken file as %s: %s", f->path,
+			errbuf_printf(err, errlen, "%s: cannot keep the broken file as %s: %s", f->path,
 			    corrupt, strerror(errno));
 			goto fail;
 		}
@@ -875,7 +864,7 @@ write_locked(struct flags *f, size_t n, const char *const *names, const char *co
 	nbefore = f->n;
 	if (before == NULL || (rc = apply_snapshot(f, &s)) != 0) {
 		rc = -ENOMEM;
-		seterr(err, errlen, "out of memory");
+		errbuf_printf(err, errlen, "out of memory");
 		goto fail;
 	}
 	/* never go back, even if the file was deleted or reset by hand */
@@ -888,7 +877,7 @@ write_locked(struct flags *f, size_t n, const char *const *names, const char *co
 	ch = calloc(n ? n : 1, sizeof(*ch));
 	if (work == NULL || ch == NULL) {
 		rc = -ENOMEM;
-		seterr(err, errlen, "out of memory");
+		errbuf_printf(err, errlen, "out of memory");
 		goto fail;
 	}
 	for (i = 0; i < n; i++) {
@@ -896,7 +885,7 @@ write_locked(struct flags *f, size_t n, const char *const *names, const char *co
 		struct flag_value v;
 
 		if (e == NULL) {
-			seterr(err, errlen, "%s: unknown flag", names[i]);
+			errbuf_printf(err, errlen, "%s: unknown flag", names[i]);
 			rc = -ENOENT;
 			goto fail;
 		}
@@ -915,11 +904,11 @@ write_locked(struct flags *f, size_t n, const char *const *names, const char *co
 	}
 	gen = f->generation + 1;
 	if ((rc = serialise(f, work, f->n, gen, who, &out)) != 0) {
-		seterr(err, errlen, "out of memory");
+		errbuf_printf(err, errlen, "out of memory");
 		goto fail;
 	}
 	if ((rc = fs_write_atomic(f->path, out.p, out.len, 0644)) != 0) {
-		seterr(err, errlen, "%s: write failed: %s", f->path, strerror(-rc));
+		errbuf_printf(err, errlen, "%s: write failed: %s", f->path, strerror(-rc));
 		goto fail;
 	}
 	memcpy(f->e, work, f->n * sizeof(*work));
@@ -935,7 +924,7 @@ write_locked(struct flags *f, size_t n, const char *const *names, const char *co
 			audit_line(f, &lines, who, ch[i].name, &ch[i].old, &ch[i].new, reason, gen);
 		if ((arc = audit_flush(f, &lines)) != 0) {
 			/* the flags are written; say the journal is not */
-			seterr(err, errlen, "%s: audit append failed: %s", f->audit_path,
+			errbuf_printf(err, errlen, "%s: audit append failed: %s", f->audit_path,
 			    strerror(-arc));
 			rc = arc;
 		}
@@ -981,7 +970,7 @@ flags_open(struct flags **out, const char *path, const char *audit_path, char *e
 
 	*out = NULL;
 	if (path == NULL || *path == '\0') {
-		seterr(err, errlen, "flags: no file name");
+		errbuf_printf(err, errlen, "flags: no file name");
 		return -EINVAL;
 	}
 	f = calloc(1, sizeof(*f));
@@ -1017,7 +1006,7 @@ flags_open(struct flags **out, const char *path, const char *audit_path, char *e
 	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
 		*slash = '\0';
 		if ((rc = fs_mkdir_p(dir, 0755)) != 0) {
-			seterr(err, errlen, "%s: cannot create directory: %s", dir, strerror(-rc));
+			errbuf_printf(err, errlen, "%s: cannot create directory: %s", dir, strerror(-rc));
 			goto fail;
 		}
 	}
@@ -1028,7 +1017,7 @@ flags_open(struct flags **out, const char *path, const char *audit_path, char *e
 		if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
 			*slash = '\0';
 			if ((rc = fs_mkdir_p(dir, 0755)) != 0) {
-				seterr(err, errlen, "%s: cannot create directory: %s", dir,
+				errbuf_printf(err, errlen, "%s: cannot create directory: %s", dir,
 				    strerror(-rc));
 				goto fail;
 			}
@@ -1042,7 +1031,7 @@ flags_open(struct flags **out, const char *path, const char *audit_path, char *e
 
 		if (lockfd < 0) {
 			rc = lockfd;
-			seterr(err, errlen, "%s: cannot lock: %s", f->lock_path, strerror(-rc));
+			errbuf_printf(err, errlen, "%s: cannot lock: %s", f->lock_path, strerror(-rc));
 			goto fail;
 		}
 		if (access(path, F_OK) != 0 && errno == ENOENT) {
@@ -1056,7 +1045,7 @@ flags_open(struct flags **out, const char *path, const char *audit_path, char *e
 			free(b.p);
 			if (rc != 0) {
 				lock_release(lockfd);
-				seterr(err, errlen, "%s: cannot create: %s", path, strerror(-rc));
+				errbuf_printf(err, errlen, "%s: cannot create: %s", path, strerror(-rc));
 				goto fail;
 			}
 		}
@@ -1064,7 +1053,7 @@ flags_open(struct flags **out, const char *path, const char *audit_path, char *e
 	}
 	rc = read_snapshot(f, &s, NULL);
 	if (rc != 0) {
-		seterr(err, errlen, "%s", s.error);
+		errbuf_printf(err, errlen, "%s", s.error);
 		goto fail;
 	}
 	if (apply_snapshot(f, &s) != 0) {
@@ -1074,13 +1063,13 @@ flags_open(struct flags **out, const char *path, const char *audit_path, char *e
 	snapshot_free(&s);
 	*out = f;
 	if (f->broken) {
-		seterr(err, errlen, "%s", f->error);
+		errbuf_printf(err, errlen, "%s", f->error);
 		return -EBADMSG;
 	}
 	return 0;
 oom:
 	rc = -ENOMEM;
-	seterr(err, errlen, "out of memory");
+	errbuf_printf(err, errlen, "out of memory");
 fail:
 	free(dir);
 	flags_close(f);
@@ -1166,7 +1155,7 @@ flags_reload(struct flags *f, char *err, size_t errlen)
 
 	rc = read_snapshot(f, &s, NULL);
 	if (rc != 0) {
-		seterr(err, errlen, "%s", s.error);
+		errbuf_printf(err, errlen, "%s", s.error);
 		return rc;
 	}
 	before = entries_dup(f);
@@ -1183,7 +1172,7 @@ flags_reload(struct flags *f, char *err, size_t errlen)
 	snapshot_free(&s);
 	if (f->broken) {
 		free(before);
-		seterr(err, errlen, "%s", f->error);
+		errbuf_printf(err, errlen, "%s", f->error);
 		return -EBADMSG;
 	}
 	/* the generation never goes back in memory, even if the file was reset by hand */
@@ -1275,7 +1264,7 @@ flags_set_many(struct flags *f, size_t n, const char *const *names, const char *
 
 	for (i = 0; i < n; i++)
 		if (names[i] == NULL || values[i] == NULL) {
-			seterr(err, errlen, "flags: missing name or value");
+			errbuf_printf(err, errlen, "flags: missing name or value");
 			return -EINVAL;
 		}
 	return write_locked(f, n, names, values, NULL, who, reason, 0, err, errlen);

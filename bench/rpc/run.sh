@@ -12,11 +12,11 @@ B=${B:-build}
 RUNS=${RUNS:-5}
 OUT=$(mktemp -d "${TMPDIR:-/tmp}/bench-rpc.XXXXXX")
 trap 'rm -rf "$OUT"' EXIT
-make -s B="$B" "$B/libpolkadot.a" "$B/plugins/rpc_watcher.so" "$B/tests/fakes/fakenode" >/dev/null
+make -s B="$B" "$B/libpolkadot.a" "$B/libcommon.a" "$B/plugins/rpc_watcher.so" "$B/tests/fakes/fakenode" >/dev/null
 CFLAGS="-std=c11 -D_GNU_SOURCE -O2 -pthread -Iinclude -Icommon -Iplugins/polkadot"
-cc $CFLAGS -o "$OUT/decode_bench" bench/rpc/decode_bench.c "$B/libpolkadot.a" \
+cc $CFLAGS -o "$OUT/decode_bench" bench/rpc/decode_bench.c "$B/libpolkadot.a" "$B/libcommon.a" \
   -ljansson -lsodium -lxxhash -lwebsockets -lm
-cc $CFLAGS -o "$OUT/scale_bench" bench/rpc/scale_bench.c "$B/libpolkadot.a" -lsodium -lxxhash -lcurl -ldl
+cc $CFLAGS -o "$OUT/scale_bench" bench/rpc/scale_bench.c "$B/libpolkadot.a" "$B/libcommon.a" -lsodium -lxxhash -lcurl -ldl
 
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== decode throughput (one core, median of $RUNS runs of 199 notifications x 1,000 changes)"

@@ -2,6 +2,7 @@
  * planck.c — exact decimal <-> u128 planck conversion (see planck.h).
  */
 #include "planck.h"
+#include "log.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -9,18 +10,6 @@
 #include <string.h>
 
 #define U128_MAX (~(rollout_u128)0)
-
-static void
-planck_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* v = v * 10 + d, or -ERANGE on overflow (v unchanged). */
 static int
@@ -60,15 +49,15 @@ planck_parse_tokens(const char *s, unsigned decimals, rollout_u128 *out,
 	size_t intdigits = 0;
 
 	if (decimals > 38) {
-		planck_err(err, errlen, "chain decimals %u out of range", decimals);
+		errbuf_printf(err, errlen, "chain decimals %u out of range", decimals);
 		return -EINVAL;
 	}
 	if (s == NULL || *s == '\0') {
-		planck_err(err, errlen, "empty amount");
+		errbuf_printf(err, errlen, "empty amount");
 		return -EINVAL;
 	}
 	if (*s == '-') {
-		planck_err(err, errlen, "negative amount \"%.40s\"", s);
+		errbuf_printf(err, errlen, "negative amount \"%.40s\"", s);
 		return -EINVAL;
 	}
 	for (p = s; *p >= '0' && *p <= '9'; p++) {
@@ -77,18 +66,18 @@ planck_parse_tokens(const char *s, unsigned decimals, rollout_u128 *out,
 			goto overflow;
 	}
 	if (intdigits == 0) {
-		planck_err(err, errlen, "amount \"%.40s\" does not start with a digit", s);
+		errbuf_printf(err, errlen, "amount \"%.40s\" does not start with a digit", s);
 		return -EINVAL;
 	}
 	if (*p == '.') {
 		p++;
 		if (*p < '0' || *p > '9') {
-			planck_err(err, errlen, "amount \"%.40s\" has no digit after the point", s);
+			errbuf_printf(err, errlen, "amount \"%.40s\" has no digit after the point", s);
 			return -EINVAL;
 		}
 		for (; *p >= '0' && *p <= '9'; p++) {
 			if (++frac > decimals) {
-				planck_err(err, errlen,
+				errbuf_printf(err, errlen,
 				    "amount \"%.40s\" has more than %u decimals", s, decimals);
 				return -ERANGE;
 			}
@@ -97,7 +86,7 @@ planck_parse_tokens(const char *s, unsigned decimals, rollout_u128 *out,
 		}
 	}
 	if (*p != '\0') {
-		planck_err(err, errlen, "amount \"%.40s\": unexpected '%c' at offset %zu",
+		errbuf_printf(err, errlen, "amount \"%.40s\": unexpected '%c' at offset %zu",
 		    s, *p, (size_t)(p - s));
 		return -EINVAL;
 	}
@@ -107,7 +96,7 @@ planck_parse_tokens(const char *s, unsigned decimals, rollout_u128 *out,
 	*out = v;
 	return 0;
 overflow:
-	planck_err(err, errlen, "amount \"%.40s\" does not fit in 128 bits of planck", s);
+	errbuf_printf(err, errlen, "amount \"%.40s\" does not fit in 128 bits of planck", s);
 	return -ERANGE;
 }
 

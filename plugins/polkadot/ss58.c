@@ -1,5 +1,6 @@
 /* ss58.c — see ss58.h. */
 #include "ss58.h"
+#include "log.h"
 
 #include "hash.h"
 
@@ -14,18 +15,6 @@ static const char ss58_alphabet[] =
 /* Longest input we look at; a 36-byte payload is at most 50 characters. */
 #define SS58_MAX_CHARS 64
 #define SS58_MAX_BYTES 64
-
-static void
-ss58_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int
 ss58_digit(char c)
@@ -199,12 +188,12 @@ ss58_decode(const char *addr, uint8_t pubkey[32], uint16_t *prefix, char *err, s
 	int off;
 
 	if (addr == NULL || addr[0] == '\0') {
-		ss58_err(err, errlen, "empty address");
+		errbuf_printf(err, errlen, "empty address");
 		return -EINVAL;
 	}
 	len = strlen(addr);
 	if (len > SS58_MAX_CHARS) {
-		ss58_err(err, errlen, "address too long (%zu characters)", len);
+		errbuf_printf(err, errlen, "address too long (%zu characters)", len);
 		return -EINVAL;
 	}
 	switch (ss58_parse(addr, len, raw, &n, &plen, &pfx, &bad)) {
@@ -213,32 +202,32 @@ ss58_decode(const char *addr, uint8_t pubkey[32], uint16_t *prefix, char *err, s
 	case SS58_BAD_CHAR:
 		c = (unsigned char)addr[bad];
 		if (c >= 0x20 && c < 0x7f)
-			ss58_err(err, errlen, "bad base58 character '%c' (0x%02x) at position %zu",
+			errbuf_printf(err, errlen, "bad base58 character '%c' (0x%02x) at position %zu",
 			    c, c, bad);
 		else
-			ss58_err(err, errlen, "bad base58 character 0x%02x at position %zu", c, bad);
+			errbuf_printf(err, errlen, "bad base58 character 0x%02x at position %zu", c, bad);
 		return -EINVAL;
 	case SS58_TOO_BIG:
-		ss58_err(err, errlen, "bad length: decodes to more than %d bytes", SS58_MAX_BYTES);
+		errbuf_printf(err, errlen, "bad length: decodes to more than %d bytes", SS58_MAX_BYTES);
 		return -EINVAL;
 	case SS58_RESERVED_BYTE:
-		ss58_err(err, errlen, "reserved prefix byte 0x%02x", raw[0]);
+		errbuf_printf(err, errlen, "reserved prefix byte 0x%02x", raw[0]);
 		return -EINVAL;
 	case SS58_BAD_LENGTH:
-		ss58_err(err, errlen, "bad length: decodes to %zu bytes, expected %zu "
+		errbuf_printf(err, errlen, "bad length: decodes to %zu bytes, expected %zu "
 		    "(%s prefix, 32-byte account, 2-byte checksum)", n, plen + 34,
 		    plen == 1 ? "one-byte" : "two-byte");
 		return -EINVAL;
 	case SS58_BAD_CHECKSUM:
 		off = ss58_off_by_one(addr, len);
 		if (off != 0)
-			ss58_err(err, errlen, "bad length: %zu characters, one character %s "
+			errbuf_printf(err, errlen, "bad length: %zu characters, one character %s "
 			    "(checksum mismatch as it is)", len, off > 0 ? "missing" : "too many");
 		else
-			ss58_err(err, errlen, "checksum mismatch");
+			errbuf_printf(err, errlen, "checksum mismatch");
 		return -EINVAL;
 	case SS58_RESERVED_PREFIX:
-		ss58_err(err, errlen, "reserved prefix %u", (unsigned)pfx);
+		errbuf_printf(err, errlen, "reserved prefix %u", (unsigned)pfx);
 		return -EINVAL;
 	}
 	memcpy(pubkey, raw + plen, 32);
