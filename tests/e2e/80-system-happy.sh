@@ -11,7 +11,7 @@
 cd "$ROOT"
 
 # the replay is quiet for hours: start with dense synthetic activity instead
-sys_chain --activity 30 --synthetic-from 0
+sys_chain --activity 10 --synthetic-from 0
 sys_hook
 sys_daemon
 sys_go

@@ -528,11 +528,16 @@ const struct ledger_block *
 noderpc_block(struct noderpc *n)
 {
 	struct timespec ts;
-	const struct ledger_block *b;
 
 	/* block time = wall clock now (at least the previous + 1 ms): notification lag is real */
 	clock_gettime(CLOCK_REALTIME, &ts);
-	b = ledger_produce(n->ledger, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	return noderpc_block_at(n, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+const struct ledger_block *
+noderpc_block_at(struct noderpc *n, int64_t time_ms)
+{
+	const struct ledger_block *b = ledger_produce(n->ledger, time_ms);
 
 	if (b == NULL)
 		return NULL;

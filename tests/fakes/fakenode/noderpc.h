@@ -46,6 +46,11 @@ int noderpc_service(struct noderpc *n);
 /* Produce a block from the staged changes and notify subscribers.  Returns the block. */
 const struct ledger_block *noderpc_block(struct noderpc *n);
 /*
+ * The same with block time TIME_MS (Timestamp.Now; at least the previous
+ * block's + 1 ms): the simulated chain's accelerated time line.
+ */
+const struct ledger_block *noderpc_block_at(struct noderpc *n, int64_t time_ms);
+/*
  * Run one control command (the same as a line POSTed to /control) and write
  * a one-line reply into REPLY.  Returns 0 or -EINVAL (unknown/bad command).
  * Commands:

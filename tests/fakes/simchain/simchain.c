@@ -28,6 +28,7 @@
  *   POST /_sim/uncorrupt "SS58"         (also one a line)
  *   POST /_sim/lag      "SECONDS"       Subscan serves the chain as it was SECONDS ago
  *   POST /_sim/pause    "1" | "0"       stop / resume block production
+ *   POST /_sim/hold                     no changes from the next block on (as --hold)
  *   POST /_sim/go       ["T_MS"]        end --hold: activity starts now; with T_MS the
  *                                       chain time is moved to T_MS first (empty
  *                                       blocks catch up, or production waits), so
@@ -502,7 +503,7 @@ sim_produce(struct sim *s)
 		sim_synthetic(s, number);
 	s->best = number;
 	pthread_mutex_unlock(&s->lock);
-	noderpc_block(s->node);
+	noderpc_block_at(s->node, s->genesis_ms + (int64_t)number * SIM_BLOCK_MS);
 }
 
 struct sim_row {
@@ -608,6 +609,13 @@ sim_control(struct sim *s, const struct httpd_req *req, struct httpd_resp *resp)
 	}
 	if (strcmp(req->method, "POST") != 0) {
 		httpd_set_body(resp, 405, "{\"error\":\"POST only\"}");
+		return;
+	}
+	if (strcmp(req->path, "/_sim/hold") == 0) {
+		pthread_mutex_lock(&s->lock);
+		s->held = 1;
+		pthread_mutex_unlock(&s->lock);
+		httpd_set_body(resp, 200, "{\"ok\":true}");
 		return;
 	}
 	if (strcmp(req->path, "/_sim/go") == 0) {

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# System faults: on the simulated chain, during parallel the node drops
+# every connection 4 times and Subscan answers a 429/503 storm.  The
+# candidate must reconnect and fill the gap, the baseline back off and
+# recover; the rollout must never advance on missing data, must complete,
+# and the delivered alerts must still match the chain's ground truth
+# (plans-system/check.py).  (kill -9 of rolloutd: plans-system/kill9.sh.)
+. "$(dirname "$0")/../../lib.sh"
+. "$ROOT/tests/e2e/plans-system/system.bash"
+cd "$ROOT"
+
+sys_chain --activity 30 --synthetic-from 0
+sys_hook
+sys_daemon
+sys_go
+phase_is() { local st; st=$(curl -sf "$URL/api/status" | tr -d ' \n') || return 1; [[ $st == *"\"phase\":\"$1\""* ]]; }
+sys_until 30 phase_is parallel || { sys_dump; fail "never reached parallel"; }
+
+# node: 4 disconnects of every client, 1.5 s (15 chain minutes) apart
+for _ in $(seq 1 4); do
+  curl -sf -X POST --data "drop" "http://127.0.0.1:$NODE_PORT/control" >/dev/null || fail "node control drop"
+  sleep 1.5
+done
+# Subscan: 429 with Retry-After 1 s, then 503, for the next 6 requests (the
+# poller's backoff is real time: a real second is ten chain minutes here)
+curl -sf -X POST --data "429:3:1" "$SIM/_fake/fault" >/dev/null || fail "Subscan fault 429"
+curl -sf -X POST --data "503:3" "$SIM/_fake/fault" >/dev/null || fail "Subscan fault 503"
+storm_served() {
+  curl -sf "$SIM/_fake/stats" | $PY -c 'import json, sys
+log = json.load(sys.stdin).get("log", [])
+st = [e.get("status") for e in log]
+sys.exit(0 if st.count(429) >= 3 and st.count(503) >= 3 else 1)'
+}
+sys_until 30 storm_served || { curl -s "$SIM/_fake/stats" | head -c 600; fail "the storm was not served"; }
+
+sys_wait_exit 80
+[ "$DRC" = 0 ] || { sys_dump; fail "rolloutd exited with $DRC"; }
+kill "$SIM_PID" 2>/dev/null; wait "$SIM_PID" 2>/dev/null || true
+
+$PY - "$DATA/state/journal.jsonl" "$TMP/rolloutd.log" <<'PY' || { sys_dump; fail "journal"; }
+import json, sys
+journal = [json.loads(l) for l in open(sys.argv[1])]
+log = open(sys.argv[2]).read()
+tr = [j for j in journal if j.get("kind") == "transition"]
+seqs = [j["seq"] for j in tr]
+if seqs != sorted(seqs) or len(seqs) != len(set(seqs)):
+    sys.exit("journal sequence numbers not strictly increasing: %s" % seqs)
+if tr[-1]["to"]["state"] != "completed":
+    sys.exit("not completed: %s" % tr[-1]["line"])
+for j in tr:
+    for i in j.get("inputs", []):
+        if "gate" in i and i["verdict"] == "pass" and not i.get("samples"):
+            sys.exit("gate %s passed without samples" % i["gate"])
+if "reconnect" not in log.lower() and "connected to" not in log:
+    sys.exit("no reconnection in the log")
+if "gap fill" not in log:
+    sys.exit("the candidate never filled a gap after a disconnect")
+print("journal: %d transitions, completed" % len(tr))
+PY
+$PY "$CHECK" faults "$TMP" "$SNAPS" || { sys_dump; fail "alerts against the ground truth"; }
+pass "system faults"
