@@ -188,13 +188,15 @@ deps:
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(PLUGINDIR) \
 	  $(DESTDIR)$(SHAREDIR)/phases $(DESTDIR)$(SHAREDIR)/web \
-	  $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	  $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
+	  $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(B)/rolloutd $(DESTDIR)$(SBINDIR)/rolloutd
 	install -m 0755 $(B)/rolloutctl $(DESTDIR)$(BINDIR)/rolloutctl
-	for p in $(PLUGINS); do install -m 0755 $$p $(DESTDIR)$(PLUGINDIR)/; done
+	for p in $(PLUGINS); do install -m 0755 $$p $(DESTDIR)$(PLUGINDIR)/ || exit 1; done
 	install -m 0644 phases/*.yaml $(DESTDIR)$(SHAREDIR)/phases/
-	if [ -d web ]; then cp -R web/. $(DESTDIR)$(SHAREDIR)/web/; fi
-	for m in man/*.[0-9]; do s=$${m##*.}; install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
+	install -m 0644 web/* $(DESTDIR)$(SHAREDIR)/web/
+	for m in man/*.[0-9]; do s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s && \
+	  install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/ || exit 1; done
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/rolloutd $(DESTDIR)$(BINDIR)/rolloutctl
