@@ -159,6 +159,9 @@ struct client {
 	struct note *gap_note;
 	/* counters (mirrored into watcher_stats) */
 	unsigned long requests, errors, reconnects, notifications, changes, baselines, stale, gap_blocks;
+	/* messages handled but not yet recorded in the "requests" metric (see msg_count) */
+	unsigned long msgs_unrecorded;
+	int64_t msgs_recorded_ms;
 	int64_t setup_start_ms, setup_ms;
 	int setup_done;
 	char ts_key[STORAGE_TIMESTAMP_KEY_HEXLEN + 1];
@@ -214,6 +217,37 @@ mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/*
+ * The "requests" metric counts the JSON-RPC messages handled (call
+ * responses and subscription notifications alike), so that
+ * errors / requests is errors per message.  On the hot path a message only
+ * bumps a counter: the count since the last record goes out as one sample
+ * (value = the count, which rate() sums exactly) at most every
+ * MSG_RECORD_MS, from the tick otherwise, and always before an error is
+ * recorded, so "errors" never runs ahead of the messages that caused them.
+ */
+#define MSG_RECORD_MS 20
+
+static void
+msgs_record(struct client *c, int64_t now)
+{
+	if (c->msgs_unrecorded == 0)
+		return;
+	c_metric(c, "requests", (double)c->msgs_unrecorded);
+	c->msgs_unrecorded = 0;
+	c->msgs_recorded_ms = now;
+}
+
+/* Count one JSON-RPC message received (well-formed or not) at NOW (mono_ms). */
+static void
+msg_count(struct client *c, int64_t now)
+{
+	c->requests++;
+	c->msgs_unrecorded++;
+	if (now - c->msgs_recorded_ms >= MSG_RECORD_MS)
+		msgs_record(c, now);
+}
+
 /* Count an error of KIND: metric "errors", "errors_KIND" and an EV_ERROR. */
 static void __attribute__((format(printf, 3, 4)))
 c_error(struct client *c, const char *kind, const char *fmt, ...)
@@ -228,6 +262,7 @@ c_error(struct client *c, const char *kind, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	msgs_record(c, mono_ms());
 	c_metric(c, "errors", 1);
 	snprintf(name, sizeof(name), "errors_%s", kind);
 	c_metric(c, name, 1);
@@ -520,8 +555,6 @@ static void
 req_send(struct client *c, struct sbuf *s)
 {
 	sb_str(s, "}");
-	c->requests++;
-	c_metric(c, "requests", 1);
 	out_queue(c, s);
 }
 
@@ -2146,6 +2179,7 @@ client_tick(struct client *c)
 		c->close_requested = 2;
 		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 	}
+	msgs_record(c, now);
 	stats_publish(c);
 }
 
@@ -2210,6 +2244,7 @@ client_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
 			}
 		}
 		if (final) {
+			msg_count(c, c->last_rx_ms);
 			if (!c->rx_discard)
 				on_message(c, c->rx, c->rxlen);
 			c->rxlen = 0;

@@ -915,7 +915,8 @@ watcher__baselines_then_changes(void **state)
 	}
 	WAIT_FOR(check_all(&r.host, &r.node, 7, 20, 0), 10, "all changes");
 	assert_true(check_all(&r.host, &r.node, 7, 20, 1));
-	assert_true(metric_sum(&r.host, "requests") >= 5);
+	/* messages are recorded in batches, within a tick (50 ms) */
+	WAIT_FOR(metric_sum(&r.host, "requests") >= 5, 10, "requests");
 	assert_true(metric_last(&r.host, "connected") == 1);
 	assert_true(metric_last(&r.host, "best_block") >= (double)blk);
 	assert_true(metric_sum(&r.host, "errors") == 0);
@@ -930,6 +931,42 @@ watcher__baselines_then_changes(void **state)
 		json_decref(st);
 	}
 	assert_int_equal(stat_int(r.self, "subscriptions"), 1);
+	rig_stop(&r);
+}
+
+/*
+ * "requests" counts every JSON-RPC message handled, notifications included:
+ * in steady state the watcher makes almost no calls (a heartbeat a second),
+ * so errors / requests would otherwise divide by zero.
+ */
+static void
+watcher__requests_count_notifications(void **state)
+{
+	static struct rig r;
+	double r0;
+	long n0, heads = 10, i;
+
+	(void)state;
+	rig_start(&r, 20, 19, 20, json_pack("{s:i}", "keys_per_subscription", 5));
+	wait_baselines(&r, 20, 10);
+	WAIT_FOR(stat_int(r.self, "setup_ms") >= 0, 10, "setup");
+	r0 = metric_sum(&r.host, "requests");
+	n0 = stat_int(r.self, "notifications");
+	for (i = 0; i < heads; i++) {
+		if (i % 2 == 0)
+			node_do(&r.node, "random 8");
+		node_block(&r.node);
+	}
+	WAIT_FOR(stat_int(r.self, "notifications") >= n0 + heads / 2, 10, "storage notifications");
+	/* at least one new-head notification per block and every storage notification;
+	 * the calls made meanwhile (heartbeats) are far fewer than HEADS */
+	WAIT_FOR(metric_sum(&r.host, "requests") - r0 >=
+	    (double)(stat_int(r.self, "notifications") - n0 + heads), 10,
+	    "requests counting the notifications");
+	/* the batched samples add up to the exact count of messages handled */
+	WAIT_FOR(metric_sum(&r.host, "requests") == (double)stat_int(r.self, "requests"), 10,
+	    "requests metric == messages handled");
+	assert_true(metric_sum(&r.host, "errors") == 0);
 	rig_stop(&r);
 }
 
@@ -1059,7 +1096,7 @@ watcher__malformed_input__errors_counted_no_crash(void **state)
 	static struct rig r;
 	json_t *extra = json_pack("{s:i}", "max_message_bytes", 1 << 20);
 	char *reply;
-	int kinds = 0;
+	int kinds = 0, mutated = 0;
 
 	(void)state;
 	rig_start(&r, 30, 13, 30, extra);
@@ -1074,6 +1111,7 @@ watcher__malformed_input__errors_counted_no_crash(void **state)
 	 * as valid (a hex digit of a value replaced) are old news, not changes.
 	 */
 	reply = node_ctl(&r.node, "mutate 2000 12345");
+	assert_int_equal(sscanf(reply, "sent %d", &mutated), 1);
 	free(reply);
 	WAIT_FOR(stat_int(r.self, "connected") == 1, 10, "still connected after the mutations");
 	/* every malformed message is one error; the unknown method and the oversized frame too */
@@ -1083,6 +1121,9 @@ watcher__malformed_input__errors_counted_no_crash(void **state)
 	assert_true(metric_sum(&r.host, "errors_unknown_method") >= 1);
 	assert_true(metric_sum(&r.host, "errors_oversized") >= 1);
 	assert_true(metric_sum(&r.host, "errors_unknown_id") >= 1);
+	/* each of those messages, good or bad, is one of "requests": errors per message */
+	WAIT_FOR(metric_sum(&r.host, "requests") >= kinds + mutated + 2, 10, "messages counted");
+	assert_true(metric_sum(&r.host, "requests") >= metric_sum(&r.host, "errors"));
 	/* still working, with odd encodings: zero-padded numbers, integer ids, blocks out of order,
 	 * no new-head notifications */
 	node_do(&r.node, "hexpad on\nsubid int\nnohead on");
@@ -1309,6 +1350,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(plugin_descriptor__valid),
 		cmocka_unit_test(init__bad_config__names_the_field),
 		cmocka_unit_test_teardown(watcher__baselines_then_changes, rig_teardown),
+		cmocka_unit_test_teardown(watcher__requests_count_notifications, rig_teardown),
 		cmocka_unit_test_teardown(watcher__20_disconnects__nothing_lost_or_doubled, rig_teardown),
 		cmocka_unit_test_teardown(watcher__5000_accounts__split_subscriptions, rig_teardown),
 		cmocka_unit_test_teardown(watcher__node_limits__split_repack_backoff, rig_teardown),
