@@ -21,6 +21,14 @@
 #define U128_MAX (~(rollout_u128)0)
 #define WHALE_PATTERNS_MAX 16
 #define DAY_MS (24LL * 3600 * 1000)
+/*
+ * The activity file is rewritten (fsync) only when it is this much behind:
+ * dormancy is measured in days, and a durable write per balance change
+ * costs more than the rest of the event path.  After a crash the stored
+ * activity is at most this old, which can only make an account look idle
+ * this much longer.
+ */
+#define WHALE_STORE_EVERY_MS (3600LL * 1000)
 
 struct whale_acct {
 	uint8_t pk[32];
@@ -28,6 +36,7 @@ struct whale_acct {
 	int loaded;              /* the activity file was read (or there is no data dir) */
 	int activity_known;
 	int64_t activity_ms;
+	int64_t stored_ms;       /* activity_ms as last written to (or read from) disk, 0 none */
 	int exchange;            /* merkle.tag_type "Exchange" in the last list */
 };
 
@@ -187,6 +196,7 @@ whale_load(struct whale *w, struct whale_acct *a)
 			a->activity_known = 1;
 			a->activity_ms = (int64_t)json_integer_value(v);
 		}
+		a->stored_ms = (int64_t)json_integer_value(v);
 	} else {
 		log_msg(LOG_LVL_WARN, "rules", "%s: no positive last_activity_ms: ignored (activity unknown)",
 		    path);
@@ -212,6 +222,8 @@ whale_store(struct whale *w, struct whale_acct *a, uint64_t block, const char *s
 	if (rc != 0)
 		log_msg(LOG_LVL_ERROR, "rules", "%s: cannot save the last activity: %s", path,
 		    strerror(-rc));
+	else
+		a->stored_ms = a->activity_ms;
 }
 
 /* ---- list -------------------------------------------------------------------------------- */
@@ -368,7 +380,8 @@ whale_dormant(struct whale *w, const struct rollout_balance_change *bc, rollout_
 	if (t_end > 0 && (!wa->activity_known || t_end > wa->activity_ms)) {
 		wa->activity_known = 1;
 		wa->activity_ms = t_end;
-		whale_store(w, wa, bc->block_to, "history");
+		if (wa->stored_ms == 0 || wa->activity_ms - wa->stored_ms >= WHALE_STORE_EVERY_MS)
+			whale_store(w, wa, bc->block_to, "history");
 	}
 	return n;
 }

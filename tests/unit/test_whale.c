@@ -331,6 +331,52 @@ whale_list__entries_exits__rank_balance_severity(void **state)
 
 /* ---- dormant -------------------------------------------------------------------------------- */
 
+/* Reads "last_activity_ms" of account N's activity file under DIR, -1 if none. */
+static long long
+stored_activity(const char *dir, int n)
+{
+	char path[256], buf[512];
+	long long v = -1;
+	const char *p;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/rules/candidate/activity/"
+	    "%02x0000000000000000000000000000000000000000000000000000000000005a.json", dir, n);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	if (fgets(buf, sizeof(buf), f) != NULL && (p = strstr(buf, "\"last_activity_ms\":")) != NULL)
+		v = strtoll(p + 19, NULL, 10);
+	fclose(f);
+	return v;
+}
+
+static void
+dormant__store_within_hour__not_rewritten(void **state)
+{
+	char dir[] = "/tmp/test_whale_XXXXXX";
+	struct rules *r;
+	struct got g = { .n = 0 };
+	int64_t t0 = 1700000000000LL, ms;
+	uint8_t pk[32];
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	r = mk(NULL, dir, "candidate");
+	seen(r, 1, 100 * TOK);
+	move(r, &g, 1, 100 * TOK, 90 * TOK, 100, t0);
+	assert_true(stored_activity(dir, 1) == t0);
+	/* activity 59 min later is known in memory but not rewritten on disk */
+	move(r, &g, 1, 90 * TOK, 80 * TOK, 101, t0 + 59 * 60000);
+	pk_of(pk, 1);
+	assert_int_equal(whale_last_activity(r, pk, &ms), 0);
+	assert_true(ms == t0 + 59 * 60000);
+	assert_true(stored_activity(dir, 1) == t0);
+	/* an hour after the stored value it is written */
+	move(r, &g, 1, 80 * TOK, 70 * TOK, 102, t0 + 60 * 60000);
+	assert_true(stored_activity(dir, 1) == t0 + 60 * 60000);
+	rules_free(r);
+}
+
 static void
 dormant__thresholds_persistence_unknown(void **state)
 {
@@ -565,6 +611,7 @@ main(void)
 		cmocka_unit_test(consolidation__edges__percent_minimum_warning),
 		cmocka_unit_test(whale_list__entries_exits__rank_balance_severity),
 		cmocka_unit_test(dormant__thresholds_persistence_unknown),
+		cmocka_unit_test(dormant__store_within_hour__not_rewritten),
 		cmocka_unit_test(coordinated__three_whales_in_window__one_alert_per_cluster),
 		cmocka_unit_test(exchange_flow__tag_or_pattern__tiers),
 		cmocka_unit_test(unlock__frozen_drop__only_when_seen),
