@@ -527,6 +527,7 @@ daemon_open(struct daemon *d)
 	po.wake_ctx = d;
 	po.changed = on_changed;
 	po.changed_ctx = d;
+	po.time_scale = d->virt ? d->o->speed : 1.0;
 	rc = pipeline_open(&d->pipeline, &po, err, sizeof err);
 	if (rc != 0) {
 		fprintf(stderr, "rolloutd: %s\n", err);

@@ -206,12 +206,22 @@ pipeline_on_alert(void *ctx, const struct rules_alert *a)
 	char name[64];
 
 	p->raised[sys]++;
-	/* latency from the chain event (block time, or the baseline's window end) to the alert */
+	/*
+	 * Latency from the chain event (block time, or the baseline's window end)
+	 * to the alert.  It measures processing, which an accelerated clock
+	 * (--speed) does not speed up, so the clock difference is divided by
+	 * opts.time_scale: wall-clock seconds.  shadow.lead_time is not scaled:
+	 * it compares the two systems' alert times, both on the same (possibly
+	 * simulated) clock, and is dominated by the baseline's polling period,
+	 * which runs on that clock too.
+	 */
 	if (at > 0) {
 		int64_t now = clock_now_ms(p->o.clock);
+		double scale = p->o.time_scale > 0 ? p->o.time_scale : 1.0;
 
 		snprintf(name, sizeof(name), "%s.alert_latency", pipeline_roles[sys]);
-		metrics_record(p->o.metrics, name, (double)(now > at ? now - at : 0) / 1000.0);
+		metrics_record(p->o.metrics, name,
+		    (double)(now > at ? now - at : 0) / 1000.0 / scale);
 	}
 	/* only what both systems can see is compared: never missed nor extra (whale.h) */
 	if (whale_compared(a))
@@ -252,6 +262,7 @@ pipeline_describe(struct metrics *m)
 		{ "shadow.matched", METRIC_COUNTER, "baseline alerts the candidate's changes matched" },
 		{ "shadow.missed", METRIC_COUNTER, "baseline alerts the candidate's changes did not match" },
 		{ "shadow.extra", METRIC_COUNTER, "candidate-only alerts (coverage gain)" },
+		{ "shadow.skipped", METRIC_COUNTER, "baseline alerts not compared: the candidate was not yet watching the account" },
 		{ "shadow.lead_time", METRIC_GAUGE, "seconds the candidate alerted before the baseline" },
 	};
 

@@ -44,6 +44,10 @@ struct pipeline_opts {
 	void *changed_ctx;
 	size_t queue_capacity;          /* bus capacity in events; 0: default (65536) */
 	int no_plugins;                 /* 1: load nothing (simulator, tests); feed with pipeline_emit() */
+	double time_scale;              /* how many times faster than real time CLOCK runs (rolloutd
+	                                   --speed); processing latencies (*.alert_latency) measured on
+	                                   CLOCK are divided by it so they stay wall-clock seconds.
+	                                   <= 0 or 1: CLOCK is real time (no scaling) */
 };
 
 /*
@@ -99,7 +103,7 @@ void pipeline_set_log_hook(struct pipeline *p,
 
 /*
  * JSON views (new references; the caller decrefs):
- *  shadow:  {"accuracy","balance_agreement","matched","missed","extra","lead_time_ms",
+ *  shadow:  {"accuracy","balance_agreement","matched","missed","extra","skipped","lead_time_ms",
  *            "balance_checked","balance_agreed","mismatches":[{...both sides...}]}  (last 100)
  *  alerts:  {"total":N,"alerts":[{id,key,type,severity,system,delivered,account,label,
  *            amount_planck,amount_tokens,block_from,block_to,time_ms,title,message}]}

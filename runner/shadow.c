@@ -477,6 +477,18 @@ shadow_decide_base(struct shadow *s, struct base_alert *b)
 	int ok = 0;
 
 	b->decided = 1;
+	/*
+	 * Warm-up: the candidate observed the account (its first value) only
+	 * after the window began, e.g. at start-up or after a restart, so it
+	 * cannot know the window's opening value: not comparable, neither
+	 * matched nor missed.  An account the candidate never observed at all
+	 * by now (lag + settle after the window end) is still missed.
+	 */
+	if (a && a->n && !shadow_value_at(a, b->s, &(rollout_u128){ 0 })) {
+		s->st.skipped++;
+		shadow_metric(s, "shadow.skipped", 1);
+		return;
+	}
 	if (a && a->n)
 		ok = shadow_sum_matches(s, a, b, &core);
 	if (ok) {
@@ -635,6 +647,7 @@ shadow_json(const struct shadow *s)
 	json_object_set_new(o, "matched", json_integer((json_int_t)s->st.matched));
 	json_object_set_new(o, "missed", json_integer((json_int_t)s->st.missed));
 	json_object_set_new(o, "extra", json_integer((json_int_t)s->st.extra));
+	json_object_set_new(o, "skipped", json_integer((json_int_t)s->st.skipped));
 	json_object_set_new(o, "balance_checked", json_integer((json_int_t)s->st.balance_checked));
 	json_object_set_new(o, "balance_agreed", json_integer((json_int_t)s->st.balance_agreed));
 	json_object_set_new(o, "balance_unchecked", json_integer((json_int_t)s->st.balance_unchecked));

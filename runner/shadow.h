@@ -14,6 +14,11 @@
  * up to `lag`, so its window is (S - x1, E - x2] for some x1, x2 in
  * [0, lag]: changes in (S, E - lag] must be in the sum, those in
  * (S - lag, S] and (E - lag, E] may be.  Otherwise it is missed.
+ * Warm-up: when the candidate had no value for the account at S (its
+ * first observation, has_before == 0, came after S: start-up, restart),
+ * the alert is not comparable and counted as skipped, neither matched
+ * nor missed.  An account the candidate never observed at all when the
+ * alert is decided is missed.
  * A candidate alert at time t that no baseline alert of that account covers (S - lag < t <= E) once the baseline has
  * looked past t is an extra (coverage gain).  Lead time = baseline alert
  * time - the first covering candidate alert's time (seconds, positive when
@@ -27,7 +32,8 @@
  * Metrics published through the metric callback:
  *   shadow.accuracy           (matched + agreed) / (matched + missed + checked)
  *   shadow.balance_agreement  agreed / checked
- *   shadow.matched, shadow.missed, shadow.extra   1 per decision (counters)
+ *   shadow.matched, shadow.missed, shadow.extra, shadow.skipped
+ *                             1 per decision (counters; skipped is not in accuracy)
  *   shadow.lead_time          seconds, one sample per matched alert with a candidate alert
  * The last 100 mismatches (balance, missed, extra) are kept with both sides.
  * Runner thread only.
@@ -59,6 +65,7 @@ struct shadow_opts {
 
 struct shadow_stats {
 	uint64_t matched, missed, extra;
+	uint64_t skipped;             /* baseline alerts not comparable (warm-up) */
 	uint64_t balance_checked, balance_agreed, balance_unchecked;
 	uint64_t lead_samples;
 	double lead_sum_s;

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -62,6 +63,7 @@ struct env {
 	char logs[8][128];
 	int nlogs;
 	int wakes;
+	double time_scale;              /* pipeline_opts.time_scale (0: real time) */
 };
 
 static void
@@ -131,6 +133,7 @@ env_open(struct env *e, char *err, size_t errlen)
 	o.flags = e->flags;
 	o.wake = count_wake;
 	o.wake_ctx = e;
+	o.time_scale = e->time_scale;
 	return pipeline_open(&e->p, &o, err, errlen);
 }
 
@@ -380,12 +383,64 @@ pipeline_open__plugin_failures__one_clear_line(void **state)
 	env_free(&e);
 }
 
+/*
+ * --speed 100: the clock runs 100 times real time.  A candidate change seen
+ * 200 s (clock) after its block time took 2 s of processing, and that is
+ * what candidate.alert_latency must record (wall-clock seconds).
+ */
+static void
+pipeline__time_scale__alert_latency_in_wall_seconds(void **state)
+{
+	struct env e;
+	char err[512];
+	struct rollout_event ev;
+	double v = -1;
+
+	(void)state;
+	env_init(&e, "{}", "{}", "scripted");
+	e.time_scale = 100;
+	assert_int_equal(flags_set(e.flags, "hybridTrafficPercent", "100", "test", NULL, err, sizeof(err)), 0);
+	assert_int_equal(env_open(&e, err, sizeof(err)), 0);
+	assert_int_equal(pipeline_start(e.p), 0);
+	clock_set(e.clk, T0 + 200000);
+	memset(&ev, 0, sizeof(ev));
+	ev.size = sizeof(ev);
+	ev.kind = ROLLOUT_EV_BALANCE;
+	memset(ev.u.balance.pubkey, 9, 32);
+	ev.u.balance.has_before = 1;
+	ev.u.balance.block_from = ev.u.balance.block_to = 55;
+	ev.u.balance.block_time_ms = ev.u.balance.window_start_ms = ev.u.balance.window_end_ms = T0;
+	ev.u.balance.observed_ms = T0 + 200000;
+	ev.u.balance.before.free = 0;
+	ev.u.balance.after.free = (rollout_u128)200000 * 10000000000ULL;
+	assert_int_equal(pipeline_emit(e.p, "candidate", &ev), 0);
+	drain_until(&e, "large_movement", 1);
+	assert_int_equal(metrics_latest(e.m, "candidate.alert_latency", &v), 0);
+	assert_true(fabs(v - 2.0) < 1e-9);
+	pipeline_stop(e.p);
+	env_free(&e);
+
+	/* time_scale 0 (real time): the clock difference as it is */
+	env_init(&e, "{}", "{}", "scripted");
+	assert_int_equal(flags_set(e.flags, "hybridTrafficPercent", "100", "test", NULL, err, sizeof(err)), 0);
+	assert_int_equal(env_open(&e, err, sizeof(err)), 0);
+	assert_int_equal(pipeline_start(e.p), 0);
+	clock_set(e.clk, T0 + 3000);
+	assert_int_equal(pipeline_emit(e.p, "candidate", &ev), 0);
+	drain_until(&e, "large_movement", 1);
+	assert_int_equal(metrics_latest(e.m, "candidate.alert_latency", &v), 0);
+	assert_true(fabs(v - 3.0) < 1e-9);
+	pipeline_stop(e.p);
+	env_free(&e);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(pipeline__parallel_mode__baseline_delivered_candidate_shadowed),
 		cmocka_unit_test(pipeline__gradual_100__candidate_delivered),
+		cmocka_unit_test(pipeline__time_scale__alert_latency_in_wall_seconds),
 		cmocka_unit_test(pipeline__commands_and_notifications),
 		cmocka_unit_test(pipeline_open__plugin_failures__one_clear_line),
 	};

@@ -232,7 +232,8 @@ shadow__baseline_alert__sum_of_changes_in_the_lagged_window(void **state)
 	int64_t S = T0, E = T0 + S(3600);
 
 	(void)state;
-	/* 10: first seen inside the window, then the move: the change itself is seen */
+	/* 10: first seen inside the window, then the move: the candidate was not
+	 * watching at S, so the window's opening value is unknown: skipped */
 	cand(s, 10, S + S(1000), 0, 700000 * DOT, 1);
 	cand(s, 10, S + S(2000), 700000 * DOT, 900000 * DOT, 0);
 	alert(s, "baseline", 10, S, E, 0, 200000 * DOT, E + S(60));
@@ -253,8 +254,73 @@ shadow__baseline_alert__sum_of_changes_in_the_lagged_window(void **state)
 	alert(s, "baseline", 13, S + S(10000), E + S(10000), 0, 400000 * DOT, E + S(10060));
 	shadow_tick(s, E + S(20000));
 	shadow_get_stats(s, &st);
-	assert_int_equal(st.matched, 3);  /* 10, 11, 13 (first window) */
+	assert_int_equal(st.matched, 2);  /* 11, 13 (first window) */
 	assert_int_equal(st.missed, 2);   /* 12; 13's second window has no changes */
+	assert_int_equal(st.skipped, 1);  /* 10 */
+	shadow_free(s);
+}
+
+static void
+shadow__warm_up__alerts_before_the_first_observation_skipped(void **state)
+{
+	struct rec r;
+	struct shadow *s = mk(&r);
+	struct shadow_stats st;
+	int64_t S = T0, E = T0 + S(3600);
+	json_t *j;
+
+	(void)state;
+	/* start-up: the candidate's first value of account 20 comes 30 s after
+	 * the baseline window began; the window's move (before it) is invisible */
+	cand(s, 20, S + S(30), 0, 1200000 * DOT, 1);
+	alert(s, "baseline", 20, S, E, 0, 200000 * DOT, E + S(60));
+	/* restart: account 21 observed before the window (value known at S), then
+	 * again as a first observation after the restart; compared normally */
+	cand(s, 21, S - S(500), 0, 1000000 * DOT, 1);
+	cand(s, 21, S + S(900), 0, 1000000 * DOT, 1);
+	alert(s, "baseline", 21, S, E, 0, 50000 * DOT, E + S(60));
+	/* the candidate's first observation came after the window: not comparable
+	 * either, even though it has a value now */
+	cand(s, 22, E + S(10), 0, 5000000 * DOT, 1);
+	alert(s, "baseline", 22, S, E, 1, 300000 * DOT, E + S(60));
+	assert_int_equal(shadow_tick(s, E + S(129)), 0);
+	assert_int_equal(shadow_tick(s, E + S(130)), 3);
+	shadow_get_stats(s, &st);
+	assert_int_equal(st.skipped, 2);  /* 20, 22 */
+	assert_int_equal(st.matched, 0);
+	assert_int_equal(st.missed, 1);   /* 21: watched, saw no +50000 */
+	assert_int_equal(rec_count(&r, "shadow.skipped"), 2);
+	assert_int_equal(rec_count(&r, "shadow.missed"), 1);
+	/* the skipped ones are not in the accuracy, nor in the mismatch list */
+	assert_true(rec_last(&r, "shadow.accuracy") == 0.0);
+	j = shadow_json(s);
+	assert_int_equal(json_integer_value(json_object_get(j, "skipped")), 2);
+	assert_int_equal(json_integer_value(json_object_get(j, "missed")), 1);
+	assert_int_equal(json_array_size(json_object_get(j, "mismatches")), 1);
+	json_decref(j);
+	/* the next window of account 20 is compared: it was watched at its start */
+	cand(s, 20, E + S(100), 1200000 * DOT, 1300000 * DOT, 0);
+	alert(s, "baseline", 20, E, E + S(3600), 0, 100000 * DOT, E + S(3660));
+	shadow_tick(s, E + S(3730));
+	shadow_get_stats(s, &st);
+	assert_int_equal(st.matched, 1);
+	assert_int_equal(st.skipped, 2);
+	assert_true(fabs(rec_last(&r, "shadow.accuracy") - 0.5) < 1e-9);
+	shadow_free(s);
+}
+
+static void
+shadow__warm_up__only_skipped__no_accuracy_sample(void **state)
+{
+	struct rec r;
+	struct shadow *s = mk(&r);
+
+	(void)state;
+	cand(s, 23, T0 + S(5), 0, 900000 * DOT, 1);
+	alert(s, "baseline", 23, T0, T0 + S(3600), 0, 100000 * DOT, T0 + S(3660));
+	assert_int_equal(shadow_tick(s, T0 + S(3800)), 1);
+	assert_int_equal(rec_count(&r, "shadow.skipped"), 1);
+	assert_int_equal(rec_count(&r, "shadow.accuracy"), 0);
 	shadow_free(s);
 }
 
@@ -360,6 +426,8 @@ main(void)
 		cmocka_unit_test(shadow__baseline_alert__matched_with_lag_and_lead_time),
 		cmocka_unit_test(shadow__baseline_alert__sum_of_changes_in_the_lagged_window),
 		cmocka_unit_test(shadow__missing__counted_with_both_sides),
+		cmocka_unit_test(shadow__warm_up__alerts_before_the_first_observation_skipped),
+		cmocka_unit_test(shadow__warm_up__only_skipped__no_accuracy_sample),
 		cmocka_unit_test(shadow__extra__candidate_only_alerts_once_baseline_looked),
 		cmocka_unit_test(shadow__mismatch_ring__keeps_the_last_100),
 	};
