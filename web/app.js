@@ -202,7 +202,10 @@
         el("td", { text: t.name }),
         el("td", {}, el("code", { text: t.text || "" })),
         el("td", { text: t.armed ? "armed" : "not yet" }),
-        el("td", { class: "v-" + (t.verdict || "not_evaluated"), text: (t.verdict || "").replace(/_/g, " ") })));
+        // a trigger's condition describes trouble: true means it is firing
+        el("td", { class: t.verdict === "pass" ? "v-fail" : t.verdict === "fail" ? "v-pass" : "v-inconclusive",
+          text: t.verdict === "pass" ? "firing" : t.verdict === "fail" ? "quiet" :
+            t.verdict ? "no data" : "not evaluated" })));
     }
   }
 
