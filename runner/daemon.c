@@ -76,6 +76,7 @@ struct daemon {
 	int sigfd, inofd, stopfd;
 	atomic_int pending;
 	int64_t last_collect_mono;
+	int64_t last_rss_mono;           /* last process.rss_bytes sample */
 	int64_t last_push_mono;
 };
 
@@ -209,6 +210,15 @@ tick(struct daemon *d)
 	clock_sync(d);
 	next = engine_tick(d->engine);
 	now = clock_now_ms(d->clk);
+	/*
+	 * process.rss_bytes feeds the performance phase's memory gate; sampled
+	 * every 100 ms of real time so a window of one simulated hour holds
+	 * samples even at --speed 3600.
+	 */
+	if (mono_ms() - d->last_rss_mono >= 100) {
+		metrics_record(d->metrics, "process.rss_bytes", promexp_rss_bytes());
+		d->last_rss_mono = mono_ms();
+	}
 	if (mono_ms() - d->last_collect_mono >= 1000) {
 		promexp_collect(d->prom, d->metrics, now);
 		d->last_collect_mono = mono_ms();
@@ -488,6 +498,8 @@ daemon_open(struct daemon *d)
 		fprintf(stderr, "rolloutd: out of memory\n");
 		return EX_SOFTWARE;
 	}
+	metrics_describe(d->metrics, "process.rss_bytes", METRIC_GAUGE,
+	    "resident set size of rolloutd in bytes, sampled every 100 ms");
 
 	rc = journal_open(&d->journal, d->journal_path, err, sizeof err);
 	if (rc != 0) {

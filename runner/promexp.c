@@ -511,8 +511,8 @@ emit_pipeline(FILE *f, const struct promexp_input *in)
 	}
 }
 
-static double
-rss_bytes(void)
+double
+promexp_rss_bytes(void)
 {
 	long pages = 0, rss = 0;
 	FILE *f = fopen("/proc/self/statm", "r");
@@ -581,7 +581,7 @@ promexp_render(struct promexp *p, const struct promexp_input *in, size_t *len)
 	head(f, "rolloutd_websocket_clients", "gauge", "dashboard WebSocket clients connected");
 	sample1(f, "rolloutd_websocket_clients", NULL, NULL, (double)in->ws_clients);
 	head(f, "process_resident_memory_bytes", "gauge", "resident set size of rolloutd");
-	sample1(f, "process_resident_memory_bytes", NULL, NULL, rss_bytes());
+	sample1(f, "process_resident_memory_bytes", NULL, NULL, promexp_rss_bytes());
 	if (in->metrics != NULL) {
 		metrics_foreach(in->metrics, gather_one, &g);
 		emit_series(f, &g);

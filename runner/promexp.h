@@ -59,5 +59,7 @@ char *promexp_render(struct promexp *p, const struct promexp_input *in, size_t *
 void promexp_name(const char *series, char *name, size_t namelen, char *system, size_t syslen);
 /* 1 when SERIES is exported as a histogram. */
 int promexp_is_latency(const char *series);
+/* The process's resident set size in bytes (/proc/self/statm), 0 when unknown. */
+double promexp_rss_bytes(void);
 
 #endif

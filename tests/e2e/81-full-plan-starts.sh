@@ -19,6 +19,13 @@ in_parallel() { [ "$(sys_state | cut -d' ' -f1-2)" = "holding parallel" ]; }
 sys_until 60 in_parallel || { sys_dump; fail "phases/full.yaml never reached the parallel hold (state: $(sys_state))"; }
 code=$(curl -s -o "$TMP/health.json" -w '%{http_code}' "$URL/api/health")
 [ "$code" = 200 ] || { cat "$TMP/health.json"; fail "GET /api/health answered $code"; }
+# the performance phase's memory gate reads process.rss_bytes: the daemon must record it
+curl -sf "$URL/api/metrics" > "$TMP/metrics.json" || fail "GET /api/metrics"
+$PY - "$TMP/metrics.json" <<'PY' || fail "process.rss_bytes not recorded"
+import json, sys
+text = open(sys.argv[1]).read()
+assert "process.rss_bytes" in text, "no process.rss_bytes series"
+PY
 $PY - "$DATA/state/journal.jsonl" <<'PY' || { sys_dump; fail "journal"; }
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
