@@ -47,7 +47,12 @@ sleep 2
 curl -sf -X POST "$SIM/_sim/hold" >/dev/null || fail "POST /_sim/hold"
 sleep 3
 before=$(sys_state)
-kill -9 "$DPID"
+# (once, under ASan on a loaded machine, rolloutd was gone by now: say why if it happens again)
+kill -9 "$DPID" 2>/dev/null || {
+  wait "$DPID" 2>/dev/null && rc=0 || rc=$?
+  sys_dump
+  fail "rolloutd exited (status $rc) before the kill; last state: [$before]"
+}
 wait "$DPID" 2>/dev/null || true
 mv "$TMP/rolloutd.log" "$TMP/rolloutd.log.1"
 sys_daemon
