@@ -1231,6 +1231,31 @@ default_who(struct ctl *c)
 	snprintf(c->who, sizeof(c->who), "rolloutctl:%s", u);
 }
 
+/* Operator actions that only need the daemon, a route and a reason. */
+struct operator_action {
+	const char *cmd;
+	const char *route;
+	const char *done;           /* what to print on success */
+};
+
+static const struct operator_action operator_actions[] = {
+	{ "pause", "/api/emergency/pause", "paused" },
+	{ "resume", "/api/rollout/resume", "resumed" },
+	{ "abort", "/api/rollout/abort", "aborted: traffic 0%, the step can be retried" },
+	{ "retry", "/api/rollout/retry", "retrying the aborted step" },
+};
+
+static const struct operator_action *
+operator_action(const char *cmd)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(operator_actions) / sizeof(operator_actions[0]); i++)
+		if (strcmp(operator_actions[i].cmd, cmd) == 0)
+			return &operator_actions[i];
+	return NULL;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1239,6 +1264,7 @@ main(int argc, char **argv)
 	int npos = 0, i, rc;
 	unsigned used = 0;   /* command options seen, checked per command */
 	enum { U_FORCE = 1, U_REASON = 2, U_FULL = 4, U_FOLLOW = 8, U_INSTANCE = 16 };
+	const struct operator_action *act;
 	const char *cmd;
 
 	memset(&c, 0, sizeof(c));
@@ -1436,31 +1462,16 @@ main(int argc, char **argv)
 	} else if (!strcmp(cmd, "rollback")) {
 		ALLOW(U_FORCE | U_REASON, 0);
 		rc = cmd_rollback(&c);
-	} else if (!strcmp(cmd, "pause")) {
+	} else if ((act = operator_action(cmd)) != NULL) {
 		ALLOW(U_REASON, 0);
-		rc = daemon_only(&c, "pause", "POST", "/api/emergency/pause",
-		    json_pack("{s:s, s:s}", "who", c.who, "reason", c.reason ? c.reason : "pause"),
-		    "paused");
-	} else if (!strcmp(cmd, "resume")) {
-		ALLOW(U_REASON, 0);
-		rc = daemon_only(&c, "resume", "POST", "/api/rollout/resume",
-		    json_pack("{s:s, s:s}", "who", c.who, "reason", c.reason ? c.reason : "resume"),
-		    "resumed");
+		rc = daemon_only(&c, act->cmd, "POST", act->route,
+		    json_pack("{s:s, s:s}", "who", c.who, "reason", c.reason ? c.reason : act->cmd),
+		    act->done);
 	} else if (!strcmp(cmd, "promote")) {
 		ALLOW(U_FULL | U_REASON, 0);
 		rc = daemon_only(&c, "promote", "POST", "/api/rollout/promote",
 		    json_pack("{s:b, s:s, s:s}", "full", c.full, "who", c.who, "reason",
 		    c.reason ? c.reason : "promote"), c.full ? "promoted (full)" : "promoted");
-	} else if (!strcmp(cmd, "abort")) {
-		ALLOW(U_REASON, 0);
-		rc = daemon_only(&c, "abort", "POST", "/api/rollout/abort",
-		    json_pack("{s:s, s:s}", "who", c.who, "reason", c.reason ? c.reason : "abort"),
-		    "aborted: traffic 0%, the step can be retried");
-	} else if (!strcmp(cmd, "retry")) {
-		ALLOW(U_REASON, 0);
-		rc = daemon_only(&c, "retry", "POST", "/api/rollout/retry",
-		    json_pack("{s:s, s:s}", "who", c.who, "reason", c.reason ? c.reason : "retry"),
-		    "retrying the aborted step");
 	} else if (!strcmp(cmd, "phase")) {
 		char msg[200];
 
