@@ -21,6 +21,7 @@
 #include "host.h"
 #include "loader.h"
 #include "log.h"
+#include "test_plugins.h"
 #include "ynode.h"
 
 static char plugdir[PATH_MAX + 16];
@@ -29,17 +30,9 @@ static char plugdir[PATH_MAX + 16];
 static int
 setup(void **state)
 {
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-
 	(void)state;
-	if (n <= 0)
-		return -1;
-	exe[n] = '\0';
-	*strrchr(exe, '/') = '\0';
-	snprintf(plugdir, sizeof(plugdir), "%s/plugins", exe);
 	log_set_plain(1);
-	return access(plugdir, R_OK) == 0 ? 0 : -1;
+	return test_plugin_dir(plugdir, sizeof(plugdir));
 }
 
 /* Is a file whose path contains NEEDLE mapped into this process? */

@@ -24,6 +24,7 @@
 #include "clock.h"
 #include "flags.h"
 #include "log.h"
+#include "test_plugins.h"
 #include "metrics.h"
 #include "pipeline.h"
 #include "plan.h"
@@ -36,18 +37,10 @@ static char plugdir[PATH_MAX + 16];
 static int
 setup(void **state)
 {
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-
 	(void)state;
-	if (n <= 0)
-		return -1;
-	exe[n] = '\0';
-	*strrchr(exe, '/') = '\0';
-	snprintf(plugdir, sizeof(plugdir), "%s/plugins", exe);
 	log_set_plain(1);
 	log_set_level(LOG_LVL_ERROR);
-	return access(plugdir, R_OK) == 0 ? 0 : -1;
+	return test_plugin_dir(plugdir, sizeof(plugdir));
 }
 
 static struct ynode *
