@@ -63,6 +63,16 @@ bus_item_copy(const struct rollout_event *ev, int *err)
 	switch (e.kind) {
 	case ROLLOUT_EV_BALANCE:
 		break;
+	case ROLLOUT_EV_ACTIVITY:
+		e.u.activity.source[sizeof(e.u.activity.source) - 1] = '\0';
+		break;
+	case ROLLOUT_EV_TRANSFER:
+		e.u.transfer.id[sizeof(e.u.transfer.id) - 1] = '\0';
+		e.u.transfer.from_tag_type[sizeof(e.u.transfer.from_tag_type) - 1] = '\0';
+		e.u.transfer.from_tag_name[sizeof(e.u.transfer.from_tag_name) - 1] = '\0';
+		e.u.transfer.to_tag_type[sizeof(e.u.transfer.to_tag_type) - 1] = '\0';
+		e.u.transfer.to_tag_name[sizeof(e.u.transfer.to_tag_name) - 1] = '\0';
+		break;
 	case ROLLOUT_EV_SNAPSHOT:
 		if (e.u.snapshot.count > BUS_MAX_SNAPSHOT ||
 		    (e.u.snapshot.count > 0 && e.u.snapshot.entries == NULL))

@@ -581,6 +581,10 @@ pipeline_event(struct pipeline *p, struct bus_item *it, int64_t now)
 		if (p->log_fn)
 			p->log_fn(p->log_ctx, pp->role, ev->u.log.line);
 		break;
+	case ROLLOUT_EV_ACTIVITY:
+	case ROLLOUT_EV_TRANSFER:
+		/* not consumed yet (issue 9 wires them into the whale rules) */
+		break;
 	}
 }
 

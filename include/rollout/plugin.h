@@ -62,6 +62,8 @@ enum rollout_event_kind {
 	ROLLOUT_EV_HEALTH = 3,   /* plugin health changed */
 	ROLLOUT_EV_ERROR = 4,    /* an error of some kind (also counted as a metric) */
 	ROLLOUT_EV_LOG = 5,      /* a log line (PCRE2 triggers match over these) */
+	ROLLOUT_EV_ACTIVITY = 6, /* an account's latest activity as a source knows it */
+	ROLLOUT_EV_TRANSFER = 7, /* a transfer whose two counterparties are known */
 };
 
 /* The balance part of AccountInfo (plus nonce), u128 planck. */
@@ -121,6 +123,40 @@ struct rollout_snapshot {
 	const struct rollout_snapshot_entry *entries;
 };
 
+/*
+ * The latest activity of one account as a source other than the account's
+ * own observed history knows it (the subscan_poller: the account's latest
+ * transfer on Subscan, asked once when the account is first seen).
+ * found == 0: the source answered and knows of no activity at all (still
+ * unknown, never "now"); last_ms is then 0.
+ */
+struct rollout_activity {
+	uint8_t pubkey[32];
+	int found;
+	int64_t last_ms;              /* block time of the latest activity, ms */
+	uint64_t block;               /* its block, 0 if unknown */
+	char source[32];              /* e.g. "subscan.transfers" */
+};
+
+/*
+ * One transfer with both counterparties known (Subscan's transfers list).
+ * Labels are the source's own tags of each side ("" when none), e.g.
+ * tag_type "Exchange", tag_name "Binance.com".  id is the source's stable
+ * id of the transfer (extrinsic index or transfer id), used for dedup.
+ */
+struct rollout_transfer {
+	uint8_t from[32];
+	uint8_t to[32];
+	rollout_u128 amount;          /* planck */
+	uint64_t block;
+	int64_t block_time_ms;
+	char id[40];
+	char from_tag_type[16];
+	char from_tag_name[48];
+	char to_tag_type[16];
+	char to_tag_name[48];
+};
+
 struct rollout_health {
 	int healthy;                  /* 1 up, 0 down */
 	const char *detail;           /* e.g. "connected to ws://..., best #123" */
@@ -149,6 +185,8 @@ struct rollout_event {
 		struct rollout_health health;
 		struct rollout_error error;
 		struct rollout_log_line log;
+		struct rollout_activity activity;
+		struct rollout_transfer transfer;
 	} u;
 };
 
