@@ -26,7 +26,6 @@
 #include "rules.h"
 #include "shadow.h"
 #include "whale.h"
-#include "whale.h"
 
 enum { SYS_BASELINE = 0, SYS_CANDIDATE = 1, SYS_ALERTING = 2, SYS_N = 3 };
 static const char *const pipeline_roles[SYS_N] = { "baseline", "candidate", "alerting" };
@@ -195,6 +194,33 @@ pipeline_sink(struct pipeline *p, const struct rules_alert *a, int rollout)
 	return rc;
 }
 
+/*
+ * An alert from a fact both rule sets got at once from the baseline (a
+ * transfer): the copy of the system that serves the account is delivered,
+ * the other is shadowed.  Both copies are raised in the same drain under
+ * the same mode and traffic, so exactly one is delivered; the router's
+ * window coverage (meant for two observations at different times) is not
+ * applied.  No alert_latency: the delay is the baseline's polling.
+ */
+static void
+pipeline_fact_alert(struct pipeline *p, const struct rules_alert *a)
+{
+	struct recent_alert *r = pipeline_remember(p);
+	int is_cand = strcmp(a->system, "candidate") == 0;
+
+	r->a = *a;
+	r->verdict = is_cand == router_candidate_serves(p->router, p->mode, p->traffic, a->pubkey) ?
+	    ROUTE_DELIVER : ROUTE_SHADOW;
+	if (r->verdict == ROUTE_DELIVER) {
+		r->sink_rc = pipeline_sink(p, a, 0);
+		p->delivered++;
+		metrics_record(p->o.metrics, "alerts.delivered", 1);
+	} else {
+		p->shadowed++;
+	}
+	p->dirty = 1;
+}
+
 /* A rule fired on one system's observations: compare, route, deliver. */
 static void
 pipeline_on_alert(void *ctx, const struct rules_alert *a)
@@ -206,6 +232,10 @@ pipeline_on_alert(void *ctx, const struct rules_alert *a)
 	char name[64];
 
 	p->raised[sys]++;
+	if (whale_fact_alert(a)) {
+		pipeline_fact_alert(p, a);
+		return;
+	}
 	/*
 	 * Latency from the chain event (block time, or the baseline's window end)
 	 * to the alert.  It measures processing, which an accelerated clock
@@ -582,8 +612,23 @@ pipeline_event(struct pipeline *p, struct bus_item *it, int64_t now)
 			p->log_fn(p->log_ctx, pp->role, ev->u.log.line);
 		break;
 	case ROLLOUT_EV_ACTIVITY:
+		/* the baseline's seed of a first-seen account's last activity, for both
+		 * rule sets (equal terms); own history wins, found == 0 stays unknown */
+		if (src == SYS_BASELINE)
+			for (int i = 0; i < 2; i++) {
+				int rc = whale_seed(p->rules[i], &ev->u.activity);
+
+				if (rc != 0 && rc != -EEXIST && rc != -ENODATA && rc != -ENOENT)
+					log_msg(LOG_LVL_WARN, "pipeline", "%s: last activity seed from %s refused: %s",
+					    pipeline_roles[i], pp->role, strerror(-rc));
+			}
+		break;
 	case ROLLOUT_EV_TRANSFER:
-		/* not consumed yet (issue 9 wires them into the whale rules) */
+		/* the baseline's transfers reach both rule sets; the router keeps the
+		 * alert of the system that serves the whale's account (whale.h) */
+		if (src == SYS_BASELINE)
+			for (int i = 0; i < 2; i++)
+				whale_transfer(p->rules[i], &ev->u.transfer, now, pipeline_on_alert, p);
 		break;
 	}
 }

@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <strings.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -29,6 +31,10 @@
  * this much longer.
  */
 #define WHALE_STORE_EVERY_MS (3600LL * 1000)
+/* transfer ids remembered for dedup (a repeated transfer raises nothing) */
+#define WHALE_SEEN_MAX 8192
+/* the largest top-list file read back at start */
+#define WHALE_TOP_FILE_MAX (64u << 20)
 
 struct whale_acct {
 	uint8_t pk[32];
@@ -37,6 +43,8 @@ struct whale_acct {
 	int activity_known;
 	int64_t activity_ms;
 	int64_t stored_ms;       /* activity_ms as last written to (or read from) disk, 0 none */
+	uint64_t activity_block; /* block of the last activity, 0 unknown */
+	char source[24];         /* "history" or the seed's source, e.g. "subscan.transfers" */
 	int exchange;            /* merkle.tag_type "Exchange" in the last list */
 };
 
@@ -61,7 +69,8 @@ struct whale_dir {           /* one direction of the coordinated rule */
 
 struct whale {
 	struct rules *r;
-	char dir[4096];          /* "" = memory only */
+	char dir[4096];          /* activity files; "" = memory only */
+	char topfile[4200];      /* DATA/rules/<system>/top.json; "" = memory only */
 	/* configuration, planck / ms */
 	uint32_t top;
 	rollout_u128 entry_critical;
@@ -73,7 +82,8 @@ struct whale {
 	rollout_u128 drain_min;
 	unsigned gain_pct;
 	rollout_u128 gain_min, gain_warning;
-	rollout_u128 ex_tier[3], unlock_tier[3];
+	rollout_u128 ex_tier[3], unlock_tier[3], xfer_tier[3];
+	int xfer_set;            /* exchange_transfer: given (else exchange_flow's tiers) */
 	pcre2_code *re[WHALE_PATTERNS_MAX];
 	size_t nre;
 	pcre2_match_data *md;
@@ -84,6 +94,8 @@ struct whale {
 	size_t nlist;
 	int have_list;
 	struct whale_dir coord[2];    /* [0] inflow, [1] outflow */
+	uint64_t seen[WHALE_SEEN_MAX];  /* hashes of the last transfer ids, a ring */
+	size_t nseen, seen_next;
 };
 
 /* ---- accounts ----------------------------------------------------------------------- */
@@ -173,6 +185,23 @@ whale_activity_path(const struct whale *w, const uint8_t pk[32], char *buf, size
 	return 0;
 }
 
+/* Set A's activity source: [A-Za-z0-9._-] only (it goes into JSON and messages). */
+static void
+whale_source(struct whale_acct *a, const char *src)
+{
+	size_t i;
+
+	for (i = 0; src[i] && i + 1 < sizeof(a->source); i++) {
+		char c = src[i];
+
+		a->source[i] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' ? c : '_';
+	}
+	a->source[i] = '\0';
+	if (i == 0)
+		snprintf(a->source, sizeof(a->source), "seed");
+}
+
 /* Read the account's activity file once. */
 static void
 whale_load(struct whale *w, struct whale_acct *a)
@@ -193,8 +222,13 @@ whale_load(struct whale *w, struct whale_acct *a)
 	v = json_object_get(j, "last_activity_ms");
 	if (json_is_integer(v) && json_integer_value(v) > 0) {
 		if (!a->activity_known) {
+			json_t *b = json_object_get(j, "block"), *src = json_object_get(j, "source");
+
 			a->activity_known = 1;
 			a->activity_ms = (int64_t)json_integer_value(v);
+			a->activity_block = json_is_integer(b) && json_integer_value(b) > 0 ?
+			    (uint64_t)json_integer_value(b) : 0;
+			whale_source(a, json_is_string(src) ? json_string_value(src) : "history");
 		}
 		a->stored_ms = (int64_t)json_integer_value(v);
 	} else {
@@ -204,8 +238,9 @@ whale_load(struct whale *w, struct whale_acct *a)
 	json_decref(j);
 }
 
+/* Write the account's activity file (activity_ms, activity_block, source). */
 static void
-whale_store(struct whale *w, struct whale_acct *a, uint64_t block, const char *source)
+whale_store(struct whale *w, struct whale_acct *a)
 {
 	char path[4200], acct[64], buf[512];
 	int n, rc;
@@ -215,7 +250,7 @@ whale_store(struct whale *w, struct whale_acct *a, uint64_t block, const char *s
 	rules_account_string(a->pk, rules_ss58_prefix(w->r), acct, sizeof(acct));
 	n = snprintf(buf, sizeof(buf),
 	    "{\"account\":\"%s\",\"last_activity_ms\":%lld,\"block\":%llu,\"source\":\"%s\"}\n",
-	    acct, (long long)a->activity_ms, (unsigned long long)block, source);
+	    acct, (long long)a->activity_ms, (unsigned long long)a->activity_block, a->source);
 	rc = fs_write_atomic(path, buf, (size_t)n, 0644);
 	if (rc == -ENOENT && fs_mkdir_p(w->dir, 0755) == 0)
 		rc = fs_write_atomic(path, buf, (size_t)n, 0644);
@@ -286,6 +321,17 @@ whale_when(const struct rollout_balance_change *bc, char *buf, size_t len)
 		snprintf(buf, len, "in the window ending %lld", (long long)bc->window_end_ms);
 }
 
+/* MS as "2026-01-02T03:04:05Z" */
+static void
+whale_iso(int64_t ms, char *buf, size_t len)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, len, "%lld ms", (long long)ms);
+}
+
 static const char *
 whale_who(const struct rules_alert *a)
 {
@@ -354,7 +400,7 @@ whale_dormant(struct whale *w, const struct rollout_balance_change *bc, rollout_
 		enum rollout_severity sev = idle >= w->dormant_critical ? ROLLOUT_SEV_CRITICAL :
 		    ROLLOUT_SEV_WARNING;
 		struct rules_alert a;
-		char when[64], idle_s[32], thr_s[32];
+		char when[64], idle_s[32], thr_s[32], at[32], from[64];
 
 		rules_alert_init(w->r, &a, "dormant_awakening", sev, bc->pubkey, neg, mag, bc,
 		    bc->observed_ms ? bc->observed_ms : now_ms);
@@ -363,25 +409,37 @@ whale_dormant(struct whale *w, const struct rollout_balance_change *bc, rollout_
 		duration_format(idle - idle % 1000, idle_s, sizeof(idle_s));
 		duration_format(sev == ROLLOUT_SEV_CRITICAL ? w->dormant_critical : w->dormant_warning,
 		    thr_s, sizeof(thr_s));
+		whale_iso(wa->activity_ms, at, sizeof(at));
+		if (strcmp(wa->source, "history") == 0 || wa->source[0] == '\0')
+			snprintf(from, sizeof(from), "own history");
+		else if (wa->activity_block)
+			snprintf(from, sizeof(from), "%s, block #%llu", wa->source,
+			    (unsigned long long)wa->activity_block);
+		else
+			snprintf(from, sizeof(from), "%s", wa->source);
 		snprintf(a.title, sizeof(a.title), "Dormant account awakens after %lld days: %s",
 		    (long long)(idle / DAY_MS), whale_who(&a));
 		snprintf(a.message, sizeof(a.message),
 		    "%s%s%s moved %s %s %s after %s without a balance or nonce change "
-		    "(last activity %lld ms; %s: idle >= %s), seen by %s",
+		    "(last activity %s = %lld ms, from %s; %s: idle >= %s), seen by %s",
 		    a.account, a.label[0] ? " " : "", a.label, a.amount_tokens, rules_symbol(w->r), when,
-		    idle_s, (long long)wa->activity_ms, whale_sev(sev), thr_s, rules_system(w->r));
+		    idle_s, at, (long long)wa->activity_ms, from, whale_sev(sev), thr_s,
+		    rules_system(w->r));
 		snprintf(a.details, sizeof(a.details),
 		    "{\"rule\":\"dormant_awakening\",\"last_activity_ms\":%lld,\"idle_ms\":%lld,"
-		    "\"threshold\":\"%s\"}",
-		    (long long)wa->activity_ms, (long long)idle, thr_s);
+		    "\"threshold\":\"%s\",\"activity_source\":\"%s\"}",
+		    (long long)wa->activity_ms, (long long)idle, thr_s,
+		    wa->source[0] ? wa->source : "history");
 		fn(ctx, &a);
 		n = 1;
 	}
 	if (t_end > 0 && (!wa->activity_known || t_end > wa->activity_ms)) {
 		wa->activity_known = 1;
 		wa->activity_ms = t_end;
+		wa->activity_block = bc->block_to;
+		whale_source(wa, "history");
 		if (wa->stored_ms == 0 || wa->activity_ms - wa->stored_ms >= WHALE_STORE_EVERY_MS)
-			whale_store(w, wa, bc->block_to, "history");
+			whale_store(w, wa);
 	}
 	return n;
 }
@@ -643,6 +701,194 @@ whale_balance(struct rules *r, const struct rules_account *acct,
 	return n;
 }
 
+/* ---- transfers: deposits to and withdrawals from exchanges -------------------------------- */
+
+/* A whale for the transfer rules: in the last list, within whale_list.top when set. */
+static int
+whale_listed(const struct whale *w, const uint8_t pk[32], uint32_t *rank)
+{
+	const struct whale_entry *e = w->have_list ? whale_in(w->list, w->nlist, pk) : NULL;
+
+	if (e == NULL || (w->top && e->rank > w->top))
+		return 0;
+	*rank = e->rank;
+	return 1;
+}
+
+/*
+ * Is PK (with the transfer's TAG_TYPE / TAG_NAME for it) an exchange?
+ * Sets *BY to how that was decided.
+ */
+static int
+whale_side_exchange(struct whale *w, const uint8_t pk[32], const char *tag_type,
+    const char *tag_name, const char **by)
+{
+	const struct whale_acct *wa = whale_find(w, pk);
+	const struct rules_account *acct = rules_account(w->r, pk);
+
+	if (strcasecmp(tag_type, "Exchange") == 0)
+		*by = "tag_type Exchange on the transfer";
+	else if (wa && wa->exchange)
+		*by = "tag_type Exchange in the top list";
+	else if (whale_label_matches(w, tag_name) || (acct && whale_label_matches(w, acct->label)))
+		*by = "label matches an exchange pattern";
+	else
+		return 0;
+	return 1;
+}
+
+static int
+whale_zero(const uint8_t pk[32])
+{
+	for (int i = 0; i < 32; i++)
+		if (pk[i])
+			return 0;
+	return 1;
+}
+
+/* FNV-1a 64 of S */
+static uint64_t
+whale_fnv(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 0x100000001b3ULL;
+	return h;
+}
+
+/* 1 when ID was seen before; else remember it and return 0. */
+static int
+whale_seen(struct whale *w, const char *id)
+{
+	uint64_t h = whale_fnv(id);
+
+	for (size_t i = 0; i < w->nseen; i++)
+		if (w->seen[i] == h)
+			return 1;
+	w->seen[w->seen_next] = h;
+	w->seen_next = (w->seen_next + 1) % WHALE_SEEN_MAX;
+	if (w->nseen < WHALE_SEEN_MAX)
+		w->nseen++;
+	return 0;
+}
+
+/* S as the inside of a JSON string (quotes, backslashes and controls escaped) into OUT. */
+static char *
+whale_json_inner(const char *s, char *out, size_t len)
+{
+	size_t o = 0;
+
+	for (; *s && o + 7 < len; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)c;
+		} else if (c < 0x20) {
+			o += (size_t)snprintf(out + o, len - o, "\\u%04x", c);
+		} else {
+			out[o++] = (char)c;
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+int
+whale_transfer(struct rules *r, const struct rollout_transfer *t, int64_t now_ms,
+    rules_alert_fn fn, void *ctx)
+{
+	struct whale *w = rules_rule_arg(r, "whale");
+	const char *from_by = NULL, *to_by = NULL, *by, *type, *other_label;
+	const uint8_t *whale_pk, *other_pk;
+	int from_ex, to_ex, neg;
+	uint32_t rank = 0, other_rank = 0;
+	char id[128], hexf[65], hext[65], other[64], thr[64], when[64], lbl_j[200], id_j[100];
+	char other_j[80];
+	enum rollout_severity sev;
+	struct rules_alert a;
+	const struct rules_account *oacct;
+
+	if (w == NULL || t->amount < w->xfer_tier[0] || whale_zero(t->from) || whale_zero(t->to) ||
+	    memcmp(t->from, t->to, 32) == 0)
+		return 0;
+	from_ex = whale_side_exchange(w, t->from, t->from_tag_type, t->from_tag_name, &from_by);
+	to_ex = whale_side_exchange(w, t->to, t->to_tag_type, t->to_tag_name, &to_by);
+	if (!from_ex && to_ex && whale_listed(w, t->from, &rank)) {
+		type = "exchange_deposit";
+		whale_pk = t->from;
+		other_pk = t->to;
+		by = to_by;
+		other_label = t->to_tag_name;
+		neg = 1;
+	} else if (from_ex && !to_ex && whale_listed(w, t->to, &rank)) {
+		type = "exchange_withdrawal";
+		whale_pk = t->to;
+		other_pk = t->from;
+		by = from_by;
+		other_label = t->from_tag_name;
+		neg = 0;
+	} else {
+		return 0; /* no whale, no exchange, or exchange to exchange */
+	}
+	/* the dedup key: the source's transfer id, else what identifies the transfer */
+	if (memchr(t->id, '\0', sizeof(t->id)) != NULL && t->id[0]) {
+		snprintf(id, sizeof(id), "%s", t->id);
+	} else {
+		char amt[48];
+
+		whale_hex(t->from, hexf);
+		whale_hex(t->to, hext);
+		snprintf(id, sizeof(id), "b%llu-%.16s-%.16s-%s", (unsigned long long)t->block, hexf,
+		    hext, rules_format_u128(t->amount, amt, sizeof(amt)));
+	}
+	if (whale_seen(w, id) || fn == NULL)
+		return 0;
+	oacct = rules_account(r, other_pk);
+	if (other_label[0] == '\0' && oacct)
+		other_label = oacct->label;
+	(void)whale_listed(w, other_pk, &other_rank);
+	rules_account_string(other_pk, rules_ss58_prefix(r), other, sizeof(other));
+	sev = whale_tier(w->xfer_tier, t->amount);
+	rules_alert_init(r, &a, type, sev, whale_pk, neg, t->amount, NULL, now_ms);
+	a.block_from = a.block_to = t->block;
+	a.window_start_ms = a.window_end_ms = t->block_time_ms;
+	snprintf(a.key, sizeof(a.key), "%s:%s:%.100s", type, a.account, id);
+	rules_alert_id(a.key, a.id);
+	whale_tok(w, w->xfer_tier[sev == ROLLOUT_SEV_CRITICAL ? 2 : sev == ROLLOUT_SEV_WARNING ? 1 : 0],
+	    0, thr);
+	if (t->block)
+		snprintf(when, sizeof(when), "at block #%llu", (unsigned long long)t->block);
+	else
+		snprintf(when, sizeof(when), "at %lld ms", (long long)t->block_time_ms);
+	/* a long label is cut, not an error */
+	if (snprintf(a.title, sizeof(a.title), "Exchange %s: %.100s %s %s %s %s %.64s",
+	    neg ? "deposit" : "withdrawal", whale_who(&a), neg ? "sent" : "received",
+	    neg ? a.amount_tokens + 1 : a.amount_tokens, rules_symbol(r), neg ? "to" : "from",
+	    other_label[0] ? other_label : other) >= (int)sizeof(a.title))
+		a.title[sizeof(a.title) - 1] = '\0';
+	if (snprintf(a.message, sizeof(a.message),
+	    "whale %s%s%s (rank %u) %s %s %s %s exchange %s%s%s (%s) %s, transfer %s "
+	    "(%s: >= %s %s), seen by %s from the baseline's transfers",
+	    a.account, a.label[0] ? " " : "", a.label, rank, neg ? "sent" : "received",
+	    neg ? a.amount_tokens + 1 : a.amount_tokens, rules_symbol(r), neg ? "to" : "from", other,
+	    other_label[0] ? " " : "", other_label, by, when, id, whale_sev(sev), thr,
+	    rules_symbol(r), rules_system(r)) >= (int)sizeof(a.message))
+		memcpy(a.message + sizeof(a.message) - 4, "...", 4); /* cut short, visibly */
+	if (snprintf(a.details, sizeof(a.details),
+	    "{\"rule\":\"%s\",\"transfer_id\":\"%s\",\"counterparty\":\"%s\","
+	    "\"counterparty_label\":\"%s\",\"counterparty_rank\":%u,\"by\":\"%s\",\"rank\":%u,"
+	    "\"block_time_ms\":%lld,\"threshold_tokens\":\"%s\"}",
+	    type, whale_json_inner(id, id_j, sizeof(id_j)), whale_json_inner(other, other_j,
+	    sizeof(other_j)), whale_json_inner(other_label, lbl_j, sizeof(lbl_j)), other_rank,
+	    strstr(by, "pattern") ? "pattern" : "tag_type", rank, (long long)t->block_time_ms, thr) >=
+	    (int)sizeof(a.details))
+		snprintf(a.details, sizeof(a.details), "{\"rule\":\"%s\"}", type);
+	fn(ctx, &a);
+	return 1;
+}
+
 /* ---- the list ------------------------------------------------------------------------------ */
 
 static int
@@ -689,6 +935,162 @@ whale_list_alert(struct whale *w, int entry, const uint8_t pk[32], uint32_t rank
 	    type, rank, other, top, a.amount_tokens);
 	fn(ctx, &a);
 	return 1;
+}
+
+/* ---- the list across restarts ---------------------------------------------------------------- */
+
+static int
+whale_list_same(const struct whale_entry *a, size_t na, const struct whale_entry *b, size_t nb)
+{
+	if (na != nb)
+		return 0;
+	for (size_t i = 0; i < na; i++)
+		if (memcmp(a[i].pk, b[i].pk, 32) != 0 || a[i].rank != b[i].rank ||
+		    a[i].total != b[i].total)
+			return 0;
+	return 1;
+}
+
+/* Write LIST (sorted by public key) to DATA/rules/<system>/top.json: temp, fsync, rename. */
+static void
+whale_list_save(struct whale *w, const struct whale_entry *list, size_t n, int64_t taken_ms)
+{
+	size_t cap = 256 + n * 128, o;
+	char *buf, hex[65], tot[48];
+	int rc;
+
+	if (w->topfile[0] == '\0')
+		return;
+	if ((buf = malloc(cap)) == NULL) {
+		log_msg(LOG_LVL_ERROR, "rules", "%s: out of memory: the top list is not saved",
+		    w->topfile);
+		return;
+	}
+	o = (size_t)snprintf(buf, cap, "{\"version\":1,\"system\":\"%s\",\"taken_ms\":%lld,"
+	    "\"count\":%zu,\"list\":[", rules_system(w->r), (long long)taken_ms, n);
+	for (size_t i = 0; i < n; i++) {
+		whale_hex(list[i].pk, hex);
+		o += (size_t)snprintf(buf + o, cap - o, "%s\n{\"pubkey\":\"%s\",\"rank\":%u,"
+		    "\"total\":\"%s\"}", i ? "," : "", hex, list[i].rank,
+		    rules_format_u128(list[i].total, tot, sizeof(tot)));
+	}
+	o += (size_t)snprintf(buf + o, cap - o, "]}\n");
+	rc = fs_write_atomic(w->topfile, buf, o, 0644);
+	if (rc == -ENOENT) {
+		char dir[4200], *slash;
+
+		snprintf(dir, sizeof(dir), "%s", w->topfile);
+		if ((slash = strrchr(dir, '/')) != NULL)
+			*slash = '\0';
+		if (fs_mkdir_p(dir, 0755) == 0)
+			rc = fs_write_atomic(w->topfile, buf, o, 0644);
+	}
+	if (rc != 0)
+		log_msg(LOG_LVL_ERROR, "rules", "%s: cannot save the top list: %s", w->topfile,
+		    strerror(-rc));
+	free(buf);
+}
+
+static int
+whale_unhex(const char *s, uint8_t pk[32])
+{
+	if (strlen(s) != 64)
+		return -EINVAL;
+	for (int i = 0; i < 64; i++) {
+		int c = s[i], v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ?
+		    c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+
+		if (v < 0)
+			return -EINVAL;
+		if (i % 2 == 0)
+			pk[i / 2] = (uint8_t)(v << 4);
+		else
+			pk[i / 2] |= (uint8_t)v;
+	}
+	return 0;
+}
+
+/*
+ * Read the list saved before a restart.  A missing file is a first start
+ * (no list); a damaged one is reported (file, line, column, item, field)
+ * and ignored: the next list is then compared with nothing.
+ */
+static void
+whale_list_load(struct whale *w)
+{
+	char *text = NULL, why[320];
+	size_t len, n;
+	json_t *j = NULL, *arr;
+	json_error_t je;
+	struct whale_entry *list = NULL;
+	int rc;
+
+	if (w->topfile[0] == '\0')
+		return;
+	rc = fs_read_all(w->topfile, WHALE_TOP_FILE_MAX, &text, &len);
+	if (rc == -ENOENT)
+		return;
+	if (rc != 0) {
+		snprintf(why, sizeof(why), "cannot read: %s", strerror(-rc));
+		goto bad;
+	}
+	j = json_loadb(text, len, 0, &je);
+	if (j == NULL) {
+		snprintf(why, sizeof(why), "line %d, column %d: %s", je.line, je.column, je.text);
+		goto bad;
+	}
+	arr = json_object_get(j, "list");
+	if (!json_is_array(arr)) {
+		snprintf(why, sizeof(why), "no \"list\" array");
+		goto bad;
+	}
+	n = json_array_size(arr);
+	if (n == 0) {
+		snprintf(why, sizeof(why), "\"list\" is empty");
+		goto bad;
+	}
+	if ((list = calloc(n, sizeof(*list))) == NULL) {
+		snprintf(why, sizeof(why), "out of memory");
+		goto bad;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *e = json_array_get(arr, i);
+		json_t *pk = json_object_get(e, "pubkey"), *rank = json_object_get(e, "rank");
+		json_t *tot = json_object_get(e, "total");
+
+		if (!json_is_string(pk) || whale_unhex(json_string_value(pk), list[i].pk) != 0) {
+			snprintf(why, sizeof(why), "list item %zu: pubkey: expected 64 hex digits", i);
+			goto bad;
+		}
+		if (!json_is_integer(rank) || json_integer_value(rank) < 1 ||
+		    json_integer_value(rank) > UINT32_MAX) {
+			snprintf(why, sizeof(why), "list item %zu: rank: expected an integer >= 1", i);
+			goto bad;
+		}
+		list[i].rank = (uint32_t)json_integer_value(rank);
+		if (!json_is_string(tot) ||
+		    rules_parse_tokens(json_string_value(tot), 0, &list[i].total) != 0) {
+			snprintf(why, sizeof(why), "list item %zu: total: expected planck as a decimal string",
+			    i);
+			goto bad;
+		}
+	}
+	qsort(list, n, sizeof(*list), whale_cmp_entry);
+	free(w->list);
+	w->list = list;
+	w->nlist = n;
+	w->have_list = 1;
+	json_decref(j);
+	free(text);
+	log_msg(LOG_LVL_INFO, "rules", "%s: the top list before the restart (%zu accounts)",
+	    w->topfile, n);
+	return;
+bad:
+	log_msg(LOG_LVL_ERROR, "rules", "%s: damaged top list: %s; ignored: the next list raises no "
+	    "whale_entry/whale_exit (it is compared with nothing)", w->topfile, why);
+	free(list);
+	json_decref(j);
+	free(text);
 }
 
 static int
@@ -745,6 +1147,8 @@ whale_snapshot(struct rules *r, const struct rollout_snapshot *s, int64_t now_ms
 			    c ? c->total : p->total, top, s->taken_ms, now_ms, fn, ctx);
 		}
 	}
+	if (!w->have_list || !whale_list_same(w->list, w->nlist, cur, s->count))
+		whale_list_save(w, cur, s->count, s->taken_ms);
 	free(w->list);
 	w->list = cur;
 	w->nlist = s->count;
@@ -904,7 +1308,8 @@ whale_configure(struct whale_cfg *c, const struct ynode *cfg)
 	if (cfg->kind != YNODE_MAP)
 		return whale_bad(c, cfg, "expected a map of rules, got a %s%s", ynode_kind_name(cfg->kind), "");
 	rc = whale_cfg_keys(c, NULL, cfg,
-	    "large_movement whale_list dormant coordinated draining consolidation exchange_flow unlock");
+	    "large_movement whale_list dormant coordinated draining consolidation exchange_flow "
+	    "exchange_transfer unlock");
 	if (rc != 0)
 		return rc;
 	if ((v = ynode_get(cfg, "whale_list")) != NULL) {
@@ -1004,6 +1409,12 @@ whale_configure(struct whale_cfg *c, const struct ynode *cfg)
 				return rc;
 		}
 	}
+	if ((v = ynode_get(cfg, "exchange_transfer")) != NULL) {
+		memcpy(w->xfer_tier, w->ex_tier, sizeof(w->xfer_tier));
+		if ((rc = whale_cfg_tiers(c, "exchange_transfer", v, w->xfer_tier)) != 0)
+			return rc;
+		w->xfer_set = 1;
+	}
 	if ((v = ynode_get(cfg, "unlock")) != NULL &&
 	    (rc = whale_cfg_tiers(c, "unlock", v, w->unlock_tier)) != 0)
 		return rc;
@@ -1073,11 +1484,22 @@ whale_install(struct rules *r, const struct ynode *cfg, const char *data_dir, ch
 	c.decimals = dec;
 	c.err = err;
 	c.errlen = errlen;
+	if (data_dir && *data_dir &&
+	    (size_t)snprintf(w->topfile, sizeof(w->topfile), "%s/rules/%s/top.json", data_dir,
+	    rules_system(r)) >= sizeof(w->topfile)) {
+		snprintf(err, errlen, "rules: data directory path too long");
+		whale_free(w);
+		return -ENAMETOOLONG;
+	}
 	rc = whale_configure(&c, cfg);
 	if (rc != 0) {
 		whale_free(w);
 		return rc;
 	}
+	/* deposits and withdrawals take exchange_flow's tiers unless exchange_transfer sets them */
+	if (!w->xfer_set)
+		memcpy(w->xfer_tier, w->ex_tier, sizeof(w->xfer_tier));
+	whale_list_load(w);
 	if (rules_on_free(r, whale_free, w) != 0) {
 		snprintf(err, errlen, "rules: too many rules");
 		whale_free(w);
@@ -1101,22 +1523,49 @@ nomem:
 }
 
 int
-whale_seed_activity(struct rules *r, const uint8_t pubkey[32], int64_t ms)
+whale_seed(struct rules *r, const struct rollout_activity *act)
 {
 	struct whale *w = rules_rule_arg(r, "whale");
 	struct whale_acct *a;
 
 	if (w == NULL)
 		return -ENOENT;
-	if ((a = whale_get(w, pubkey)) == NULL)
+	if (!act->found)
+		return -ENODATA; /* the source knows no activity: it stays unknown, never "now" */
+	if (act->last_ms <= 0)
+		return -EINVAL;
+	if ((a = whale_get(w, act->pubkey)) == NULL)
 		return -ENOMEM;
 	whale_load(w, a);
 	if (a->activity_known)
 		return -EEXIST;
 	a->activity_known = 1;
-	a->activity_ms = ms;
-	whale_store(w, a, 0, "seed");
+	a->activity_ms = act->last_ms;
+	a->activity_block = act->block;
+	whale_source(a, act->source[0] && memchr(act->source, '\0', sizeof(act->source)) ?
+	    act->source : "seed");
+	whale_store(w, a);
 	return 0;
+}
+
+int
+whale_seed_activity(struct rules *r, const uint8_t pubkey[32], int64_t ms)
+{
+	struct rollout_activity act;
+
+	memset(&act, 0, sizeof(act));
+	memcpy(act.pubkey, pubkey, 32);
+	act.found = 1;
+	act.last_ms = ms;
+	snprintf(act.source, sizeof(act.source), "seed");
+	return whale_seed(r, &act);
+}
+
+int
+whale_fact_alert(const struct rules_alert *a)
+{
+	return strcmp(a->type, "exchange_deposit") == 0 ||
+	    strcmp(a->type, "exchange_withdrawal") == 0;
 }
 
 int

@@ -10,7 +10,25 @@
  *   rapid_draining             loses > 10 % and >= 1k tokens (warning > 50 %)
  *   consolidation              gains > 20 % and >= 50k tokens (warning > 500k tokens)
  *   exchange_flow              an exchange account moves >= 10k / 100k / 1M tokens
+ *   exchange_deposit           a whale (in the top list) sends >= 10k / 100k / 1M tokens to
+ *                              an exchange (from the baseline's transfers, whale_transfer)
+ *   exchange_withdrawal        an exchange sends them to a whale
  *   unlock                     frozen drops by >= 10k / 100k / 1M tokens (candidate only)
+ *
+ * Facts only the baseline's source knows reach both systems' rules alike
+ * (the pipeline feeds them to both, as with the top list): the list
+ * (labels, ranks), the seeded last activity of an account first seen
+ * (whale_seed) and the transfers with both counterparties (whale_transfer).
+ * Alerts from a transfer are raised by both rule sets at the same moment;
+ * the router delivers the one of the system that serves the whale's
+ * account, and the comparator does not compare them (whale_compared).
+ *
+ * Files (DATA_DIR given to whale_install):
+ *   DATA/rules/<system>/activity/<hex public key>.json   last activity, from the
+ *       account's own history ("source":"history") or a seed ("subscan.transfers")
+ *   DATA/rules/<system>/top.json   the last top list (public key, rank, total planck),
+ *       rewritten atomically when it changes and read back at start, so that
+ *       whale_entry/whale_exit after a restart compare with the list from before it.
  *
  * Configuration: the plan's rules: block (see rolloutd.plan(5), RULES).
  * Amounts are tokens in the plan, rollout_u128 planck here; no floating
@@ -31,18 +49,45 @@ struct ynode;
  * rules to R (freed by rules_free).  Every key of CFG other than
  * large_movement (rules.c) and the whale rules' keys is an error.
  * DATA_DIR (may be NULL: memory only) keeps each account's last activity
- * in DATA_DIR/rules/<system>/activity/<hex public key>.json.
+ * in DATA_DIR/rules/<system>/activity/<hex public key>.json and the last
+ * top list in DATA_DIR/rules/<system>/top.json, which is read here: a
+ * damaged one is logged ("FILE: damaged top list: line L, column C: ...")
+ * and ignored (no list, as on a first start), never fatal.
  * 0, or -EINVAL/-ENOMEM with "FILE:LINE:COL: rules: ..." in ERR.
  */
 int whale_install(struct rules *r, const struct ynode *cfg, const char *data_dir, char *err,
     size_t errlen);
 
 /*
- * Seed the last activity of PUBKEY (e.g. the time of its latest transfer
- * from Subscan) when none is known yet.  Returns 0, -EEXIST when one is
- * already known (own history wins), -ENOENT when R has no whale rules.
+ * Seed the last activity of ACT->pubkey from a source other than its own
+ * history (ROLLOUT_EV_ACTIVITY: Subscan's latest transfer) when none is
+ * known yet; the seed is written to the activity file like the account's
+ * own history, so it survives a restart, and the next change is a
+ * dormant_awakening when it came >= dormant.warning after ACT->last_ms.
+ * Returns 0, -EEXIST when an activity is already known (own history, or an
+ * earlier seed, wins), -ENODATA when ACT->found is 0 (stays unknown, never
+ * "now"), -EINVAL for last_ms <= 0, -ENOENT when R has no whale rules,
+ * -ENOMEM.
  */
+int whale_seed(struct rules *r, const struct rollout_activity *act);
+/* whale_seed() with found = 1, block 0, source "seed". */
 int whale_seed_activity(struct rules *r, const uint8_t pubkey[32], int64_t ms);
+
+/*
+ * Observe a transfer with both counterparties (ROLLOUT_EV_TRANSFER).  A
+ * whale (in the last top list, within whale_list.top when set; not itself
+ * an exchange) sending >= exchange_transfer.info to an exchange raises
+ * exchange_deposit (an outflow of the whale's account); an exchange
+ * sending to a whale raises exchange_withdrawal (an inflow).  A side is an
+ * exchange when its tag_type is "Exchange" on the transfer or in the last
+ * list, or its label (the transfer's tag name, else the list's label)
+ * matches exchange_flow.patterns.  The alert is about the whale's account
+ * (routed by it); key "<type>:<whale account>:<transfer id>"; a transfer
+ * id seen before (the last 8192) raises nothing.  FN NULL: remember only.
+ * Returns the number of alerts (0 or 1).
+ */
+int whale_transfer(struct rules *r, const struct rollout_transfer *t, int64_t now_ms,
+    rules_alert_fn fn, void *ctx);
 /* The last activity of PUBKEY: 0 and *MS, or -ENOENT when unknown. */
 int whale_last_activity(struct rules *r, const uint8_t pubkey[32], int64_t *ms);
 
@@ -52,9 +97,20 @@ int whale_last_activity(struct rules *r, const uint8_t pubkey[32], int64_t *ms);
  * rapid_draining, consolidation, exchange_flow).  Alerts about the list
  * (whale_entry/exit, raised from the baseline's snapshots only), about
  * clusters (coordinated_movement), about history each side keeps itself
- * (dormant_awakening) and about what only the candidate sees (unlock:
- * per-block frozen) are not compared: never missed, never extra.
+ * (dormant_awakening), about what only the candidate sees (unlock:
+ * per-block frozen) and about the baseline's transfers, which both systems
+ * get alike (exchange_deposit/exchange_withdrawal) are not compared: never
+ * missed, never extra.
  */
 int whale_compared(const struct rules_alert *a);
+
+/*
+ * 1 when A comes from a fact both rule sets get at the same moment from the
+ * baseline (exchange_deposit, exchange_withdrawal): the pipeline delivers
+ * the copy of the system serving the account (router_candidate_serves,
+ * without the router's window coverage) and records no *.alert_latency
+ * (the delay is the baseline's polling, not the system's processing).
+ */
+int whale_fact_alert(const struct rules_alert *a);
 
 #endif

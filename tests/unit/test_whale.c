@@ -9,10 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "log.h"
 #include "rules.h"
 #include "whale.h"
 #include "ynode.h"
@@ -602,6 +604,308 @@ unlock__frozen_drop__only_when_seen(void **state)
 	rules_free(r);
 }
 
+/* ---- seeded last activity (ROLLOUT_EV_ACTIVITY) ------------------------------------------ */
+
+static int
+seed(struct rules *r, int id, int found, int64_t ms, uint64_t block)
+{
+	struct rollout_activity act;
+
+	memset(&act, 0, sizeof(act));
+	pk_of(act.pubkey, id);
+	act.found = found;
+	act.last_ms = ms;
+	act.block = block;
+	snprintf(act.source, sizeof(act.source), "subscan.transfers");
+	return whale_seed(r, &act);
+}
+
+static void
+rm_rf(const char *dir)
+{
+	char cmd[300];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void
+seed__found_unknown_old_overwrite__dormant_from_the_seed(void **state)
+{
+	char dir[] = "/tmp/test_whale_XXXXXX", path[256], buf[512];
+	struct rules *r;
+	struct got g = { .n = 0 };
+	int64_t t0 = 1700000000000LL, ms;
+	const struct rules_alert *a;
+	uint8_t pk[32];
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	r = mk(NULL, dir, "candidate");
+	/* found: 31 days before the next move; durable like the account's own history */
+	assert_int_equal(seed(r, 1, 1, t0 - 31 * DAY, 4242), 0);
+	assert_true(stored_activity(dir, 1) == t0 - 31 * DAY);
+	snprintf(path, sizeof(path), "%s/rules/candidate/activity/"
+	    "010000000000000000000000000000000000000000000000000000000000005a.json", dir);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	assert_non_null(strstr(buf, "\"source\":\"subscan.transfers\""));
+	assert_non_null(strstr(buf, "\"block\":4242"));
+	/* a second seed is refused: what is known wins */
+	assert_int_equal(seed(r, 1, 1, t0 - 400 * DAY, 1), -EEXIST);
+	/* not found: stays unknown, never "now" */
+	assert_int_equal(seed(r, 2, 0, 0, 0), -ENODATA);
+	pk_of(pk, 2);
+	assert_int_equal(whale_last_activity(r, pk, &ms), -ENOENT);
+	assert_int_equal(seed(r, 7, 1, 0, 0), -EINVAL); /* found, but no time: refused */
+	/* older than 180 days: critical; 29 days: nothing */
+	assert_int_equal(seed(r, 3, 1, t0 - 181 * DAY - 5000, 77), 0);
+	assert_int_equal(seed(r, 4, 1, t0 - 29 * DAY, 0), 0);
+	seen(r, 1, 100 * TOK);
+	seen(r, 2, 100 * TOK);
+	seen(r, 3, 100 * TOK);
+	seen(r, 4, 100 * TOK);
+	move(r, &g, 1, 100 * TOK, 99 * TOK, 500, t0);
+	a = find(&g, "dormant_awakening");
+	assert_non_null(a);
+	assert_int_equal(a->severity, ROLLOUT_SEV_WARNING);
+	assert_non_null(strstr(a->message, "after 31d without"));       /* the real idle time */
+	assert_non_null(strstr(a->message, "subscan.transfers, block #4242"));
+	assert_non_null(strstr(a->details, "\"idle_ms\":2678400000"));
+	g.n = 0;
+	move(r, &g, 2, 100 * TOK, 99 * TOK, 501, t0); /* unknown: no awakening, now known */
+	assert_null(find(&g, "dormant_awakening"));
+	assert_int_equal(whale_last_activity(r, pk, &ms), 0);
+	assert_true(ms == t0);
+	move(r, &g, 3, 100 * TOK, 99 * TOK, 502, t0);
+	a = find(&g, "dormant_awakening");
+	assert_non_null(a);
+	assert_int_equal(a->severity, ROLLOUT_SEV_CRITICAL);
+	assert_non_null(strstr(a->message, "after 181d5s without"));
+	g.n = 0;
+	move(r, &g, 4, 100 * TOK, 99 * TOK, 503, t0);
+	assert_null(find(&g, "dormant_awakening"));
+	/* first seen by a change before its seed: own history, the late seed is refused */
+	seen(r, 6, 100 * TOK);
+	move(r, &g, 6, 100 * TOK, 99 * TOK, 504, t0);
+	assert_int_equal(seed(r, 6, 1, t0 - 300 * DAY, 1), -EEXIST);
+	move(r, &g, 6, 99 * TOK, 98 * TOK, 505, t0 + DAY);
+	assert_null(find(&g, "dormant_awakening"));
+	/* a seed of an account that never moved survives a restart */
+	assert_int_equal(seed(r, 5, 1, t0 - 40 * DAY, 9), 0);
+	rules_free(r);
+	r = mk(NULL, dir, "candidate");
+	pk_of(pk, 5);
+	assert_int_equal(whale_last_activity(r, pk, &ms), 0);
+	assert_true(ms == t0 - 40 * DAY);
+	assert_int_equal(seed(r, 5, 1, t0, 1), -EEXIST);
+	g.n = 0;
+	move(r, &g, 5, 10 * TOK, 11 * TOK, 600, t0);
+	a = find(&g, "dormant_awakening");
+	assert_non_null(a);
+	assert_non_null(strstr(a->message, "after 40d without"));
+	assert_non_null(strstr(a->message, "subscan.transfers, block #9"));
+	rules_free(r);
+	/* without whale rules */
+	assert_int_equal(rules_create(&r, "baseline", NULL, 10, "DOT", 0, buf, sizeof(buf)), 0);
+	assert_int_equal(seed(r, 1, 1, t0, 1), -ENOENT);
+	rules_free(r);
+	rm_rf(dir);
+}
+
+/* ---- transfers: exchange deposits and withdrawals -------------------------------------------- */
+
+static int
+xfer(struct rules *r, struct got *g, int from, int to, rollout_u128 amount, const char *id,
+    const char *from_tag, const char *to_tag, const char *to_name)
+{
+	struct rollout_transfer t;
+
+	memset(&t, 0, sizeof(t));
+	if (from)
+		pk_of(t.from, from);
+	if (to)
+		pk_of(t.to, to);
+	t.amount = amount;
+	t.block = 777;
+	t.block_time_ms = 1700000000000LL;
+	snprintf(t.id, sizeof(t.id), "%s", id);
+	snprintf(t.from_tag_type, sizeof(t.from_tag_type), "%s", from_tag);
+	snprintf(t.to_tag_type, sizeof(t.to_tag_type), "%s", to_tag);
+	snprintf(t.to_tag_name, sizeof(t.to_tag_name), "%s", to_name);
+	return whale_transfer(r, &t, 1700000000500LL, collect, g);
+}
+
+static void
+transfer__deposit_withdrawal_tiers_repeat_unknown(void **state)
+{
+	struct rules *r = mk("exchange_flow: { patterns: [ \"(?i)kraken\" ] }\n", NULL, "baseline");
+	struct got g = { .n = 0 };
+	int ids[] = { 1, 2, 99, 98 };
+	rollout_u128 b[] = { 9000000 * TOK, 8000000 * TOK, 7000000 * TOK, 6000000 * TOK };
+	const struct rules_alert *a;
+
+	(void)state;
+	/* before any list no account is a known whale */
+	assert_int_equal(xfer(r, &g, 1, 50, 20000 * TOK, "1-1", "", "Exchange", "Binance"), 0);
+	snap(r, NULL, 1, ids, b, 4);
+	/* whale 1 -> 50 tagged Exchange on the transfer: a deposit, info at exactly 10,000 */
+	assert_int_equal(xfer(r, &g, 1, 50, 10000 * TOK, "100-2", "", "Exchange", "Binance"), 1);
+	a = find(&g, "exchange_deposit");
+	assert_non_null(a);
+	assert_int_equal(a->severity, ROLLOUT_SEV_INFO);
+	assert_true(a->negative);
+	assert_true(a->amount == 10000 * TOK);
+	assert_string_equal(a->amount_tokens, "-10000");
+	assert_true(a->block_to == 777);
+	assert_true(a->window_end_ms == 1700000000000LL);
+	assert_non_null(strstr(a->key, "exchange_deposit:"));
+	assert_non_null(strstr(a->key, ":100-2"));
+	assert_non_null(strstr(a->message, "(rank 1) sent 10000 DOT to exchange"));
+	assert_non_null(strstr(a->message, "Binance (tag_type Exchange on the transfer)"));
+	assert_non_null(strstr(a->details, "\"transfer_id\":\"100-2\""));
+	assert_false(whale_compared(a));
+	assert_true(whale_fact_alert(a));
+	/* the same transfer again: nothing */
+	assert_int_equal(xfer(r, &g, 1, 50, 10000 * TOK, "100-2", "", "Exchange", "Binance"), 0);
+	/* below the tier: nothing */
+	assert_int_equal(xfer(r, &g, 1, 50, 10000 * TOK - 1, "100-3", "", "Exchange", "Binance"), 0);
+	/* exchange 99 (tag_type in the list) -> whale 2: a withdrawal, warning */
+	g.n = 0;
+	assert_int_equal(xfer(r, &g, 99, 2, 100000 * TOK, "101-1", "", "", ""), 1);
+	a = find(&g, "exchange_withdrawal");
+	assert_non_null(a);
+	assert_int_equal(a->severity, ROLLOUT_SEV_WARNING);
+	assert_false(a->negative);
+	assert_non_null(strstr(a->message, "tag_type Exchange in the top list"));
+	assert_non_null(strstr(a->message, "SomeDEX"));
+	/* whale 1 -> 98 whose list label matches the pattern: a deposit, critical */
+	g.n = 0;
+	assert_int_equal(xfer(r, &g, 1, 98, 1000000 * TOK, "102-1", "", "", ""), 1);
+	a = find(&g, "exchange_deposit");
+	assert_int_equal(a->severity, ROLLOUT_SEV_CRITICAL);
+	assert_non_null(strstr(a->message, "label matches an exchange pattern"));
+	/* a label on the transfer matching the pattern */
+	g.n = 0;
+	assert_int_equal(xfer(r, &g, 2, 51, 20000 * TOK, "103-1", "", "", "Kraken 3"), 1);
+	assert_non_null(find(&g, "exchange_deposit"));
+	/* unknown counterparty (no tag, no label, not listed), a zero key, no whale side,
+	 * exchange to exchange: nothing */
+	g.n = 0;
+	assert_int_equal(xfer(r, &g, 1, 52, 20000 * TOK, "104-1", "", "", ""), 0);
+	assert_int_equal(xfer(r, &g, 1, 0, 20000 * TOK, "104-2", "", "Exchange", ""), 0);
+	assert_int_equal(xfer(r, &g, 53, 50, 20000 * TOK, "104-3", "", "Exchange", ""), 0);
+	assert_int_equal(xfer(r, &g, 99, 98, 20000 * TOK, "104-4", "", "", ""), 0);
+	assert_int_equal(g.n, 0);
+	/* no id: the block, both keys and the amount make the key (still deduplicated) */
+	assert_int_equal(xfer(r, &g, 2, 50, 20000 * TOK, "", "", "Exchange", ""), 1);
+	assert_int_equal(xfer(r, &g, 2, 50, 20000 * TOK, "", "", "Exchange", ""), 0);
+	rules_free(r);
+	/* exchange_transfer tiers of their own; whale_list.top bounds the whales */
+	r = mk("exchange_transfer: { info: 5, warning: 6, critical: 7 }\nwhale_list: { top: 1 }\n",
+	    NULL, "candidate");
+	snap(r, NULL, 1, ids, b, 4);
+	g.n = 0;
+	assert_int_equal(xfer(r, &g, 1, 50, 6 * TOK, "1-1", "", "Exchange", ""), 1);
+	assert_int_equal(g.a[0].severity, ROLLOUT_SEV_WARNING);
+	assert_string_equal(g.a[0].system, "candidate");
+	assert_int_equal(xfer(r, &g, 2, 50, 6 * TOK, "1-2", "", "Exchange", ""), 0); /* rank 2 > top */
+	rules_free(r);
+}
+
+/* ---- the top list across restarts ---------------------------------------------------------------- */
+
+static char logged[2048];
+
+static void
+log_capture(void *ctx, enum log_level lvl, const char *source, const char *line)
+{
+	(void)ctx;
+	(void)source;
+	if (lvl == LOG_LVL_ERROR)
+		snprintf(logged, sizeof(logged), "%s", line);
+}
+
+static void
+top_list__restart__compares_with_the_list_before(void **state)
+{
+	char dir[] = "/tmp/test_whale_XXXXXX", path[256];
+	struct rules *r;
+	struct got g = { .n = 0 };
+	int ids1[] = { 1, 2, 3, 4 }, ids2[] = { 1, 5, 2, 6 };
+	rollout_u128 b1[] = { 5000000 * TOK, 3000000 * TOK, 2000000 * TOK, 1500000 * TOK };
+	rollout_u128 b2[] = { 5000000 * TOK, 1000000 * TOK + 1, 3000000 * TOK, 1000000 * TOK };
+	struct stat st1, st2;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/rules/baseline/top.json", dir);
+	r = mk(NULL, dir, "baseline");
+	snap(r, &g, 1000, ids1, b1, 4);
+	assert_int_equal(g.n, 0);
+	assert_int_equal(stat(path, &st1), 0);
+	/* the same list again is not rewritten */
+	snap(r, &g, 1000, ids1, b1, 4);
+	assert_int_equal(stat(path, &st2), 0);
+	assert_true(st1.st_ino == st2.st_ino); /* rename() would give a new inode */
+	rules_free(r);
+	/* restart: the next list is compared with the one before the restart */
+	r = mk(NULL, dir, "baseline");
+	snap(r, &g, 3000, ids2, b2, 4);
+	assert_int_equal(count(&g, "whale_entry"), 2);
+	assert_int_equal(count(&g, "whale_exit"), 2);
+	assert_non_null(strstr(g.a[2].message, "was rank 3"));
+	assert_string_equal(g.a[2].amount_tokens, "2000000"); /* the total saved before */
+	rules_free(r);
+	/* a restart with the same list: nothing */
+	r = mk(NULL, dir, "baseline");
+	g.n = 0;
+	snap(r, &g, 4000, ids2, b2, 4);
+	assert_int_equal(g.n, 0);
+	rules_free(r);
+	/* each system has its own file */
+	snprintf(path, sizeof(path), "%s/rules/candidate/top.json", dir);
+	assert_int_not_equal(access(path, F_OK), 0);
+	/* damaged: a clear error naming the file and the position, no crash, no list */
+	snprintf(path, sizeof(path), "%s/rules/baseline/top.json", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("{\"version\":1,\"list\":[\n{\"pubkey\":\"zz\"", f);
+	fclose(f);
+	logged[0] = '\0';
+	log_set_hook(log_capture, NULL);
+	r = mk(NULL, dir, "baseline");
+	log_set_hook(NULL, NULL);
+	assert_non_null(strstr(logged, path));
+	assert_non_null(strstr(logged, "damaged top list: line 2, column"));
+	g.n = 0;
+	snap(r, &g, 5000, ids1, b1, 4);
+	assert_int_equal(g.n, 0); /* compared with nothing */
+	rules_free(r);
+	/* the damaged file was replaced by the new list */
+	r = mk(NULL, dir, "baseline");
+	snap(r, &g, 6000, ids2, b2, 4);
+	assert_int_equal(count(&g, "whale_entry"), 2);
+	rules_free(r);
+	/* valid JSON, wrong content */
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("{\"list\":[{\"pubkey\":\"0100000000000000000000000000000000000000000000000000000000"
+	    "00005a\",\"rank\":0,\"total\":\"1\"}]}", f);
+	fclose(f);
+	logged[0] = '\0';
+	log_set_hook(log_capture, NULL);
+	r = mk(NULL, dir, "baseline");
+	log_set_hook(NULL, NULL);
+	assert_non_null(strstr(logged, "list item 0: rank"));
+	rules_free(r);
+	rm_rf(dir);
+}
+
 int
 main(void)
 {
@@ -615,6 +919,9 @@ main(void)
 		cmocka_unit_test(coordinated__three_whales_in_window__one_alert_per_cluster),
 		cmocka_unit_test(exchange_flow__tag_or_pattern__tiers),
 		cmocka_unit_test(unlock__frozen_drop__only_when_seen),
+		cmocka_unit_test(seed__found_unknown_old_overwrite__dormant_from_the_seed),
+		cmocka_unit_test(transfer__deposit_withdrawal_tiers_repeat_unknown),
+		cmocka_unit_test(top_list__restart__compares_with_the_list_before),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

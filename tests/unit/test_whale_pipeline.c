@@ -25,9 +25,11 @@
 #include "flags.h"
 #include "log.h"
 #include "test_plugins.h"
+#include "expr.h"
 #include "metrics.h"
 #include "pipeline.h"
 #include "plan.h"
+#include "router.h"
 #include "ynode.h"
 
 #define T0 1700000000000LL
@@ -192,11 +194,228 @@ whale_pipeline__rules_block__alerts_routed_comparator_skips_one_sided(void **sta
 	assert_int_equal(system(cmd), 0);
 }
 
+/* ---- the baseline's facts reach both rule sets; one system delivers each ------------------- */
+
+#define NW 40
+#define TOKP ((rollout_u128)10000000000ULL)
+
+static void
+wpk(uint8_t pk[32], int id)
+{
+	memset(pk, 0x11, 32);
+	pk[0] = (uint8_t)id;
+}
+
+/* DIR/rules/SYS/activity/<hex of wpk(ID)>.json */
+static void
+act_path(char *buf, size_t len, const char *dir, const char *sys, int id)
+{
+	char hex[65];
+
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", i == 0 ? id : 0x11);
+	snprintf(buf, len, "%s/rules/%s/activity/%s.json", dir, sys, hex);
+}
+
+static void
+emit_transfers(struct pipeline *p, const char *tag)
+{
+	struct rollout_event ev;
+
+	for (int i = 1; i <= NW; i++) {
+		memset(&ev, 0, sizeof(ev));
+		ev.size = sizeof(ev);
+		ev.kind = ROLLOUT_EV_TRANSFER;
+		wpk(ev.u.transfer.from, i);
+		wpk(ev.u.transfer.to, 99);
+		ev.u.transfer.amount = 20000 * TOKP;
+		ev.u.transfer.block = 1000 + (uint64_t)i;
+		ev.u.transfer.block_time_ms = T0 + 30000;
+		snprintf(ev.u.transfer.id, sizeof(ev.u.transfer.id), "%s-%d", tag, i);
+		assert_int_equal(pipeline_emit(p, "baseline", &ev), 0);
+	}
+}
+
+static void
+whale_pipeline__activity_and_transfers__both_rule_sets_one_delivery(void **state)
+{
+	char dir[] = "/tmp/test_whale_pipeline.XXXXXX", path[256], err[512], cmd[300];
+	struct rollout_snapshot_entry e[NW + 1];
+	struct rollout_event ev;
+	struct plan plan;
+	struct clock *clk;
+	struct metrics *m;
+	struct flags *fl;
+	struct pipeline *p = NULL;
+	struct pipeline_opts o;
+	struct router *rt;
+	json_t *j, *arr;
+	int delivered[NW + 1] = { 0 }, raised[2] = { 0, 0 }, by_cand = 0, dormant = 0;
+	double v;
+	size_t ns;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	memset(&plan, 0, sizeof(plan));
+	plan.version = 1;
+	plan.name = "whale-plan";
+	plan.chain = "polkadot";
+	plan.salt = "facts";
+	clk = clock_virtual(T0 + 61000);
+	assert_int_equal(metrics_create(&m, clk), 0);
+	snprintf(path, sizeof(path), "%s/feature-flags.conf", dir);
+	assert_int_equal(flags_open(&fl, path, NULL, err, sizeof(err)), 0);
+	assert_int_equal(flags_set(fl, "enableHybridSystem", "true", "test", NULL, err, sizeof(err)), 0);
+	assert_int_equal(flags_set(fl, "hybridTrafficPercent", "50", "test", NULL, err, sizeof(err)), 0);
+	memset(&o, 0, sizeof(o));
+	o.plan = &plan;
+	o.data_dir = dir;
+	o.clock = clk;
+	o.metrics = m;
+	o.flags = fl;
+	o.no_plugins = 1;
+	if (pipeline_open(&p, &o, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	/* the baseline's list: whales 1..NW and an exchange (tag_type) */
+	memset(e, 0, sizeof(e));
+	for (int i = 0; i <= NW; i++) {
+		wpk(e[i].pubkey, i < NW ? i + 1 : 99);
+		e[i].rank = (uint32_t)i + 1;
+		e[i].total = e[i].data.free = (rollout_u128)(5000000 - i) * TOKP;
+	}
+	snprintf(e[NW].tag_type, sizeof(e[NW].tag_type), "Exchange");
+	snprintf(e[NW].tag_name, sizeof(e[NW].tag_name), "Binance.com");
+	memset(&ev, 0, sizeof(ev));
+	ev.size = sizeof(ev);
+	ev.kind = ROLLOUT_EV_SNAPSHOT;
+	ev.u.snapshot.taken_ms = T0;
+	ev.u.snapshot.count = NW + 1;
+	ev.u.snapshot.entries = e;
+	assert_int_equal(pipeline_emit(p, "baseline", &ev), 0);
+	/* seeds: whale 1 last moved 200 days ago, whale 2 never (found 0) */
+	memset(&ev, 0, sizeof(ev));
+	ev.size = sizeof(ev);
+	ev.kind = ROLLOUT_EV_ACTIVITY;
+	wpk(ev.u.activity.pubkey, 1);
+	ev.u.activity.found = 1;
+	ev.u.activity.last_ms = T0 - 200LL * 86400000;
+	ev.u.activity.block = 12345;
+	snprintf(ev.u.activity.source, sizeof(ev.u.activity.source), "subscan.transfers");
+	assert_int_equal(pipeline_emit(p, "baseline", &ev), 0);
+	wpk(ev.u.activity.pubkey, 2);
+	ev.u.activity.found = 0;
+	ev.u.activity.last_ms = 0;
+	assert_int_equal(pipeline_emit(p, "baseline", &ev), 0);
+	emit_transfers(p, "t");
+	pipeline_drain(p);
+	/* the seed is in both systems' activity files; found 0 wrote nothing */
+	act_path(path, sizeof(path), dir, "baseline", 1);
+	assert_int_equal(count_lines(path, "\"last_activity_ms\":1682720000000"), 1);
+	assert_int_equal(count_lines(path, "subscan.transfers"), 1);
+	act_path(path, sizeof(path), dir, "candidate", 1);
+	assert_int_equal(count_lines(path, "\"last_activity_ms\":1682720000000"), 1);
+	act_path(path, sizeof(path), dir, "candidate", 2);
+	assert_int_not_equal(access(path, F_OK), 0);
+	/* the top list of each system is saved */
+	snprintf(path, sizeof(path), "%s/rules/baseline/top.json", dir);
+	assert_int_equal(access(path, R_OK), 0);
+	snprintf(path, sizeof(path), "%s/rules/candidate/top.json", dir);
+	assert_int_equal(access(path, R_OK), 0);
+	/* every deposit raised by both, delivered by exactly the system serving the whale */
+	assert_int_equal(router_create(&rt, "facts"), 0);
+	j = pipeline_alerts_json(p, 0, 1000);
+	arr = json_object_get(j, "alerts");
+	for (size_t k = 0; k < json_array_size(arr); k++) {
+		json_t *a = json_array_get(arr, k);
+		const char *sys = json_string_value(json_object_get(a, "system"));
+		int cand = strcmp(sys, "candidate") == 0, id = -1;
+		uint8_t pk[32];
+
+		assert_string_equal(json_string_value(json_object_get(a, "type")), "exchange_deposit");
+		raised[cand]++;
+		for (int i = 1; i <= NW; i++) {
+			char key[32];
+
+			snprintf(key, sizeof(key), ":t-%d", i);
+			if (strstr(json_string_value(json_object_get(a, "key")), key) &&
+			    strlen(strstr(json_string_value(json_object_get(a, "key")), key)) == strlen(key))
+				id = i;
+		}
+		assert_true(id > 0);
+		if (!json_is_true(json_object_get(a, "delivered")))
+			continue;
+		wpk(pk, id);
+		assert_int_equal(cand, router_candidate_serves(rt, ROUTER_GRADUAL, 50, pk));
+		delivered[id]++;
+		by_cand += cand;
+	}
+	json_decref(j);
+	assert_int_equal(raised[0], NW);
+	assert_int_equal(raised[1], NW);
+	for (int i = 1; i <= NW; i++)
+		assert_int_equal(delivered[i], 1);
+	assert_true(by_cand > 0 && by_cand < NW); /* both systems own some whales at 50 % */
+	/* no latency samples from the baseline's polling delay */
+	assert_false(metrics_window(m, "candidate.alert_latency", EXPR_FN_COUNT, 3600000, &v, &ns) == 0 &&
+	    ns > 0);
+	/* the same transfers again: nothing new */
+	emit_transfers(p, "t");
+	pipeline_drain(p);
+	j = pipeline_alerts_json(p, 0, 1000);
+	assert_int_equal(json_integer_value(json_object_get(j, "total")), 2 * NW);
+	json_decref(j);
+	/* whale 1 moves (both systems see it): a dormant awakening from the seed, 200 days */
+	memset(&ev, 0, sizeof(ev));
+	ev.size = sizeof(ev);
+	ev.kind = ROLLOUT_EV_BALANCE;
+	wpk(ev.u.balance.pubkey, 1);
+	ev.u.balance.block_from = ev.u.balance.block_to = 2000;
+	ev.u.balance.block_time_ms = ev.u.balance.window_start_ms = ev.u.balance.window_end_ms = T0;
+	ev.u.balance.observed_ms = T0 + 10;
+	ev.u.balance.has_before = 1;
+	ev.u.balance.known_mask = ROLLOUT_KNOW_ALL;
+	ev.u.balance.before.free = 5000000 * TOKP;
+	ev.u.balance.after.free = 4999000 * TOKP;
+	assert_int_equal(pipeline_emit(p, "candidate", &ev), 0);
+	pipeline_drain(p);
+	j = pipeline_alerts_json(p, 0, 10);
+	arr = json_object_get(j, "alerts");
+	for (size_t k = 0; k < json_array_size(arr); k++) {
+		json_t *a = json_array_get(arr, k);
+
+		if (strcmp(json_string_value(json_object_get(a, "type")), "dormant_awakening") == 0) {
+			dormant++;
+			assert_string_equal(json_string_value(json_object_get(a, "severity")), "critical");
+			assert_non_null(strstr(json_string_value(json_object_get(a, "message")),
+			    "after 200d without"));
+			assert_non_null(strstr(json_string_value(json_object_get(a, "message")),
+			    "subscan.transfers, block #12345"));
+		}
+	}
+	json_decref(j);
+	assert_int_equal(dormant, 1);
+	/* after the comparator's lag: transfers are neither missed nor extra */
+	assert_int_equal(clock_set(clk, T0 + 3600000), 0);
+	pipeline_drain(p);
+	j = pipeline_shadow_json(p);
+	assert_int_equal(json_integer_value(json_object_get(j, "missed")), 0);
+	assert_int_equal(json_integer_value(json_object_get(j, "extra")), 0);
+	json_decref(j);
+	router_free(rt);
+	pipeline_close(p);
+	flags_close(fl);
+	metrics_free(m);
+	clock_free(clk);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(whale_pipeline__rules_block__alerts_routed_comparator_skips_one_sided),
+		cmocka_unit_test(whale_pipeline__activity_and_transfers__both_rule_sets_one_delivery),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
