@@ -5,10 +5,13 @@
  *
  *   fakenode [--port N] [--port-file FILE] [--accounts N] [--seed S]
  *            [--block-ms MS] [--changes K] [--finality-lag N]
- *            [--script FILE] [--tls-cert PEM --tls-key PEM] [--quiet]
+ *            [--script FILE] [--tls-cert PEM --tls-key PEM] [--addresses FILE]
+ *            [--quiet]
  *
  * --script runs control commands (one per line, '#' comments) before
  * serving.  --port 0 picks a free port; --port-file receives it.
+ * --addresses writes the generated accounts' SS58 addresses (Polkadot
+ * prefix 0), one a line, so a benchmark can watch the same accounts.
  * Control at run time: POST /control (body: commands), GET /status.
  */
 #include <errno.h>
@@ -20,6 +23,7 @@
 
 #include "ledger.h"
 #include "noderpc.h"
+#include "ss58.h"
 
 static volatile sig_atomic_t fakenode_stop;
 
@@ -35,7 +39,7 @@ fakenode_usage(void)
 {
 	fprintf(stderr, "usage: fakenode [--port N] [--port-file FILE] [--accounts N] [--seed S]\n"
 	    "                [--block-ms MS] [--changes K] [--finality-lag N] [--script FILE]\n"
-	    "                [--tls-cert PEM --tls-key PEM] [--quiet]\n");
+	    "                [--tls-cert PEM --tls-key PEM] [--addresses FILE] [--quiet]\n");
 	exit(2);
 }
 
@@ -65,11 +69,35 @@ fakenode_script(struct noderpc *n, const char *path)
 	return 0;
 }
 
+/* Write every account's SS58 address (prefix 0) to PATH, one a line. */
+static int
+fakenode_addresses(const struct ledger *l, const char *path)
+{
+	char addr[SS58_MAX_LEN];
+	FILE *f = fopen(path, "w");
+	size_t i;
+
+	if (f == NULL) {
+		fprintf(stderr, "fakenode: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	for (i = 0; i < ledger_naccounts(l); i++) {
+		if (ss58_encode(ledger_account(l, i)->pubkey, 0, addr, sizeof(addr)) < 0)
+			continue;
+		fprintf(f, "%s\n", addr);
+	}
+	if (fclose(f) != 0) {
+		fprintf(stderr, "fakenode: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct noderpc_opts o;
-	const char *script = NULL, *port_file = NULL;
+	const char *script = NULL, *port_file = NULL, *addresses = NULL;
 	unsigned long accounts = 100, seed = 1;
 	struct ledger *l;
 	struct noderpc *n;
@@ -107,6 +135,8 @@ main(int argc, char **argv)
 			o.tls_cert = v;
 		else if (strcmp(a, "--tls-key") == 0)
 			o.tls_key = v;
+		else if (strcmp(a, "--addresses") == 0)
+			addresses = v;
 		else
 			fakenode_usage();
 		i++;
@@ -116,6 +146,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "fakenode: out of memory\n");
 		return 1;
 	}
+	if (addresses != NULL && fakenode_addresses(l, addresses) < 0)
+		return 1;
 	n = noderpc_new(l, &o);
 	if (n == NULL)
 		return 1;
