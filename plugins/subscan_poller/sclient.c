@@ -59,6 +59,7 @@ struct sclient_conn {
 	double retry_after;           /* -1 when absent */
 	long rl_remaining;            /* -1 when absent */
 	double rl_reset;              /* -1 when absent */
+	int retries;                  /* extra attempts; -1: the client's */
 };
 
 static pthread_once_t sclient_curl_once = PTHREAD_ONCE_INIT;
@@ -410,6 +411,7 @@ sclient_conn_new(struct sclient *c)
 	if (conn == NULL)
 		return NULL;
 	conn->c = c;
+	conn->retries = -1;
 	conn->curl = curl_easy_init();
 	if (conn->curl == NULL)
 		goto fail;
@@ -662,7 +664,7 @@ sclient_post(struct sclient_conn *conn, const char *path, const char *body,
 		snprintf(metric, sizeof(metric), "errors.%s", *kind);
 		sclient_metric(c, metric, 1);
 		rc = strcmp(*kind, "timeout") == 0 ? -ETIMEDOUT : -EIO;
-		if (v == SCLIENT_FATAL || attempt >= c->cfg.retries)
+		if (v == SCLIENT_FATAL || attempt >= (conn->retries >= 0 ? conn->retries : c->cfg.retries))
 			break;
 		if (v == SCLIENT_RETRY) {
 			int64_t d = c->cfg.backoff_base_ms;
@@ -686,6 +688,12 @@ sclient_post(struct sclient_conn *conn, const char *path, const char *body,
 		}
 	}
 	return rc;
+}
+
+void
+sclient_conn_set_retries(struct sclient_conn *conn, int retries)
+{
+	conn->retries = retries;
 }
 
 void

@@ -58,6 +58,12 @@ void sclient_free(struct sclient *c);
 /* A connection (one reused curl handle); use it from one thread at a time. */
 struct sclient_conn *sclient_conn_new(struct sclient *c);
 void sclient_conn_free(struct sclient_conn *conn);
+/*
+ * Extra attempts after the first for requests on CONN (-1: the client's
+ * `retries`).  The poller's per-account lookups use 0: a failed lookup is
+ * simply asked again next cycle.
+ */
+void sclient_conn_set_retries(struct sclient_conn *conn, int retries);
 
 /*
  * POST BODY (JSON text) to base_url + PATH.  On success returns 0, sets

@@ -4,8 +4,12 @@
  * `top` accounts by balance from Subscan's /api/v2/scan/accounts (100 a
  * page, exactly ceil(top/100) requests when nothing fails), publishes the
  * snapshot, and reports the accounts whose balances differ from the
- * previous snapshot (kept on disk across restarts).  The `transfers`
- * command pages /api/v2/scan/transfers for the runner.
+ * previous snapshot (kept on disk across restarts).  After each good
+ * cycle, within per-cycle budgets, it asks Subscan for the latest
+ * transfer of accounts it has not asked about yet (ROLLOUT_EV_ACTIVITY) and
+ * follows the transfers of the top list's exchanges (ROLLOUT_EV_TRANSFER):
+ * lookups.c.  The `transfers` command pages /api/v2/scan/transfers for the
+ * runner.
  * See rolloutd-subscan_poller(5).
  */
 #include <ctype.h>
@@ -20,6 +24,7 @@
 #include <jansson.h>
 
 #include "fsutil.h"
+#include "lookups.h"
 #include "planck.h"
 #include "rollout/plugin.h"
 #include "sclient.h"
@@ -44,6 +49,8 @@ struct poller {
 	struct sclient *client;
 	struct sclient_conn *conn;    /* the poll thread's */
 	struct sclient_conn *cmd_conn;
+	struct sclient_conn *lookup_conn; /* the poll thread's, for lookups: no retries */
+	struct lookups lk;
 	pthread_mutex_t cmd_lock;     /* serializes commands' use of cmd_conn */
 	pthread_t thread;
 	int running;
@@ -151,6 +158,18 @@ poller_error(struct poller *p, const char *kind, const char *message)
 	poller_emit(p, &ev);
 }
 
+static int
+poller_sink_emit(void *ctx, const struct rollout_event *ev)
+{
+	return poller_emit(ctx, ev);
+}
+
+static void
+poller_sink_error(void *ctx, const char *kind, const char *message)
+{
+	poller_error(ctx, kind, message);
+}
+
 /* ---- one cycle -------------------------------------------------------------------- */
 
 struct poller_diff_ctx {
@@ -245,6 +264,7 @@ poller_cycle(struct poller *p)
 	const char *kind = "unknown";
 	char err[600];
 	double t0 = poller_mono(), secs;
+	int64_t start_ms = p->host->now_ms(p->host->ctx);
 	int rc, have_prev;
 
 	memset(&cur, 0, sizeof(cur));
@@ -317,6 +337,13 @@ poller_cycle(struct poller *p)
 	p->last_changes = dc.emitted;
 	p->last_new = dc.new_accounts;
 	pthread_mutex_unlock(&p->lock);
+	/* lookups after the snapshot, and only until the next cycle is half due */
+	if (p->lk.activity_max > 0 || p->lk.exchange_max > 0) {
+		struct lookups_sink sink = { p, poller_sink_emit, poller_sink_error };
+
+		lookups_cycle(&p->lk, p->lookup_conn, p->host, &p->prev, start_ms + p->interval_ms / 2,
+		    &sink);
+	}
 }
 
 static void *
@@ -454,6 +481,19 @@ poller_configure(struct poller *p)
 	CFG_OK(h->cfg_duration_ms(h->ctx, NULL, "breaker_cooldown", 60000, &p->ccfg.breaker_cooldown_ms));
 	CFG_OK(h->cfg_bool(h->ctx, NULL, "poll_on_start", 1, &b));
 	p->poll_on_start = b;
+	CFG_OK(h->cfg_int(h->ctx, NULL, "activity_lookups", 0, 10000, 50, &p->lk.activity_max));
+	CFG_OK(h->cfg_int(h->ctx, NULL, "exchange_lookups", 0, 1000, 10, &p->lk.exchange_max));
+	s = NULL;
+	CFG_OK(h->cfg_string(h->ctx, NULL, "exchange_pattern", NULL, &s));
+	if (s != NULL && s[0] != '\0') {
+		char why[200];
+
+		if (lookups_set_pattern(&p->lk, s, why, sizeof(why)) < 0) {
+			h->cfg_error(h->ctx, h->cfg_get(h->ctx, NULL, "exchange_pattern"),
+			    "exchange_pattern: %s", why);
+			rc = -EINVAL;
+		}
+	}
 	d = p->ccfg.timeout_ms;
 	if (d <= 0 || p->ccfg.connect_timeout_ms <= 0 || p->ccfg.backoff_base_ms <= 0 ||
 	    p->ccfg.backoff_max_ms < p->ccfg.backoff_base_ms) {
@@ -465,7 +505,8 @@ poller_configure(struct poller *p)
 	if (h->config != NULL && h->cfg_kind(h->ctx, h->config) == ROLLOUT_CFG_MAP) {
 		static const char *const known[] = { "top", "interval", "base_url", "api_key_file",
 			"rate", "connect_timeout", "timeout", "retries", "backoff_base", "backoff_max",
-			"max_pause", "breaker_failures", "breaker_cooldown", "poll_on_start", NULL };
+			"max_pause", "breaker_failures", "breaker_cooldown", "poll_on_start",
+			"activity_lookups", "exchange_lookups", "exchange_pattern", NULL };
 		size_t i, k;
 
 		for (i = 0; i < h->cfg_len(h->ctx, h->config); i++) {
@@ -487,6 +528,9 @@ poller_configure(struct poller *p)
 		p->state_path = malloc(len);
 		if (p->state_path != NULL)
 			snprintf(p->state_path, len, "%s/plugins/%s/snapshot.json", h->data_dir, h->instance);
+		p->lk.path = malloc(len);
+		if (p->lk.path != NULL)
+			snprintf(p->lk.path, len, "%s/plugins/%s/lookups.json", h->data_dir, h->instance);
 	}
 	return rc;
 }
@@ -509,6 +553,9 @@ poller_init(const struct rollout_host *host, void **self)
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_mutex_init(&p->cmd_lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
+	if ((rc = lookups_init(&p->lk, NULL, host->chain, host->ss58_prefix, host->decimals,
+	    host->symbol)) < 0)
+		goto fail;
 	if ((rc = poller_configure(p)) < 0)
 		goto fail;
 	p->ccfg.base_url = p->base_url;
@@ -553,10 +600,21 @@ poller_start(void *self)
 		} else if (rc != -ENOENT) {
 			p->host->log(p->host->ctx, ROLLOUT_LOG_WARN, "ignoring the saved snapshot: %s", err);
 		}
+		rc = lookups_load(&p->lk, err, sizeof(err));
+		if (rc == 0)
+			p->host->log(p->host->ctx, ROLLOUT_LOG_INFO,
+			    "lookups: %zu accounts asked, %zu exchanges followed, from %s",
+			    p->lk.nasked, p->lk.nex, p->lk.path);
+		else if (rc != -ENOENT)
+			p->host->log(p->host->ctx, ROLLOUT_LOG_WARN, "ignoring the saved lookups: %s", err);
 	}
-	p->conn = sclient_conn_new(p->client);
-	p->cmd_conn = sclient_conn_new(p->client);
-	if (p->conn == NULL || p->cmd_conn == NULL)
+	if (p->conn == NULL)
+		p->conn = sclient_conn_new(p->client);
+	if (p->cmd_conn == NULL)
+		p->cmd_conn = sclient_conn_new(p->client);
+	if (p->lookup_conn == NULL && (p->lookup_conn = sclient_conn_new(p->client)) != NULL)
+		sclient_conn_set_retries(p->lookup_conn, 0);
+	if (p->conn == NULL || p->cmd_conn == NULL || p->lookup_conn == NULL)
 		return -ENOMEM;
 	sclient_resume(p->client);
 	p->stopping = 0;
@@ -593,7 +651,9 @@ poller_destroy(void *self)
 	poller_stop(p);
 	sclient_conn_free(p->conn);
 	sclient_conn_free(p->cmd_conn);
+	sclient_conn_free(p->lookup_conn);
 	sclient_free(p->client);
+	lookups_free(&p->lk);
 	snapshot_clear(&p->prev);
 	free(p->base_url);
 	free(p->api_key);
@@ -645,6 +705,7 @@ poller_stats(struct poller *p, char *reply, size_t replylen)
 	pthread_mutex_unlock(&p->lock);
 	if (o == NULL)
 		return -ENOMEM;
+	lookups_stats(&p->lk, o);
 	rc = poller_reply(o, reply, replylen);
 	json_decref(o);
 	return rc;

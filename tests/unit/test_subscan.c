@@ -38,6 +38,7 @@
 #define MAX_CFG 32
 #define ADDR_BINANCE "16ZL8yLyXv3V3L3z9ofR1ovFLziyXaN1DPq4yffMAZ9czzBD"
 #define ADDR_TREASURY "13UVJyLnbVp9RBZYFwFGyDvVd1y27Tt8tkntv6Q7JVPhFsTB"
+#define ADDR_OTHER "14Ns6kKbCoka3MS4Hn6b7oRw9fFejG8RH5rq5j63cWUfpPDJ" /* fakescan's synthetic receiver */
 
 static char build_dir[PATH_MAX];
 static char shared_dir[PATH_MAX];
@@ -72,6 +73,11 @@ struct thost {
 	struct tchange *changes;
 	size_t nchanges, ncap;
 	size_t nerrors;
+	struct rollout_activity *acts;
+	size_t nacts, capacts;
+	struct rollout_transfer *xfers;
+	size_t nxfers, capxfers;
+	char errors_text[8192];       /* every error message, one a line */
 	char last_error_kind[64];
 	char last_error[1024];
 	int healthy;
@@ -115,7 +121,25 @@ th_emit(void *ctx, const struct rollout_event *ev)
 		ss58_encode(ev->u.balance.pubkey, 0, h->changes[h->nchanges].address, SS58_MAX_LEN);
 		h->nchanges++;
 		break;
+	case ROLLOUT_EV_ACTIVITY:
+		if (h->nacts == h->capacts) {
+			h->capacts = h->capacts ? h->capacts * 2 : 64;
+			h->acts = realloc(h->acts, h->capacts * sizeof(*h->acts));
+		}
+		h->acts[h->nacts++] = ev->u.activity;
+		break;
+	case ROLLOUT_EV_TRANSFER:
+		if (h->nxfers == h->capxfers) {
+			h->capxfers = h->capxfers ? h->capxfers * 2 : 64;
+			h->xfers = realloc(h->xfers, h->capxfers * sizeof(*h->xfers));
+		}
+		h->xfers[h->nxfers++] = ev->u.transfer;
+		break;
 	case ROLLOUT_EV_ERROR:
+		if (strlen(h->errors_text) + strlen(ev->u.error.message) + 2 < sizeof(h->errors_text)) {
+			strcat(h->errors_text, ev->u.error.message);
+			strcat(h->errors_text, "\n");
+		}
 		h->nerrors++;
 		snprintf(h->last_error_kind, sizeof(h->last_error_kind), "%s", ev->u.error.kind);
 		snprintf(h->last_error, sizeof(h->last_error), "%s", ev->u.error.message);
@@ -385,6 +409,10 @@ th_new(const char *data_dir)
 	h->api.cfg_bool = th_cfg_bool;
 	h->api.cfg_duration_ms = th_cfg_duration_ms;
 	h->api.cfg_error = th_cfg_error;
+	/* the per-account lookups are tested on their own; elsewhere they would
+	 * add requests to the counts the tests check */
+	th_set(h, "activity_lookups", "0");
+	th_set(h, "exchange_lookups", "0");
 	return h;
 }
 
@@ -424,6 +452,8 @@ th_free(struct thost *h)
 		dlclose(h->dl);
 	free(h->snap);
 	free(h->changes);
+	free(h->acts);
+	free(h->xfers);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
 }
@@ -1173,6 +1203,373 @@ subscan_transfers__over_10000_rows__pages_then_after_id(void **state)
 	fake_stop(&f);
 }
 
+
+/* ---- per-account lookups: activity and exchange transfers ------------------------- */
+
+static size_t
+th_count(struct thost *h, size_t *counter)
+{
+	size_t v;
+
+	pthread_mutex_lock(&h->lock);
+	v = *counter;
+	pthread_mutex_unlock(&h->lock);
+	return v;
+}
+
+/* The fake's count of requests to PATH. */
+static long long
+fake_path_count(struct fake *f, const char *path)
+{
+	json_t *st = fake_ctl(f, "/_fake/stats", NULL);
+	long long v = json_integer_value(json_object_get(json_object_get(st, "by_path"), path));
+
+	json_decref(st);
+	return v;
+}
+
+/* Wait until the plugin's stats say the cycle's lookups are done (N answers in all). */
+static void
+wait_lookups(struct thost *h, const char *key, long long want)
+{
+	char reply[8192];
+	int i;
+
+	for (i = 0; i < 1500; i++) {
+		json_t *r;
+		long long v;
+
+		assert_int_equal(th_cmd(h, "stats", NULL, reply, sizeof(reply)), 0);
+		r = json_loads(reply, 0, NULL);
+		v = json_integer_value(json_object_get(json_object_get(r, "lookups"), key));
+		json_decref(r);
+		if (v >= want)
+			return;
+		usleep(10000);
+	}
+	fail_msg("lookups.%s did not reach %lld: %s", key, want, reply);
+}
+
+static long long
+stats_lookup(struct thost *h, const char *key)
+{
+	char reply[8192];
+	json_t *r;
+	long long v;
+
+	assert_int_equal(th_cmd(h, "stats", NULL, reply, sizeof(reply)), 0);
+	r = json_loads(reply, 0, NULL);
+	assert_non_null(r);
+	v = json_integer_value(json_object_get(json_object_get(r, "lookups"), key));
+	json_decref(r);
+	return v;
+}
+
+static int
+pk_in(uint8_t (*set)[32], size_t n, const uint8_t pk[32])
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (memcmp(set[i], pk, 32) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Check that activity events FROM.. are, in order, the first WANT accounts
+ * of the last snapshot not in ASKED; add them to ASKED.
+ */
+static void
+check_activity_round(struct thost *h, size_t from, size_t want, uint8_t (*asked)[32],
+    size_t *nasked, const uint8_t treasury[32], int64_t treasury_ms)
+{
+	size_t i, k = from;
+	uint8_t other[32];
+	char err[128];
+
+	assert_int_equal(ss58_decode(ADDR_OTHER, other, NULL, err, sizeof(err)), 0);
+
+	pthread_mutex_lock(&h->lock);
+	assert_int_equal(h->nacts - from, want);
+	for (i = 0; i < h->snap_count && k < h->nacts; i++) {
+		const struct rollout_activity *a;
+
+		if (pk_in(asked, *nasked, h->snap[i].pubkey))
+			continue;
+		a = &h->acts[k++];
+		if (memcmp(a->pubkey, h->snap[i].pubkey, 32) != 0)
+			fail_msg("activity %zu is not for rank %zu, the next account not asked", k - 1, i + 1);
+		assert_string_equal(a->source, "subscan.transfers");
+		if (memcmp(a->pubkey, treasury, 32) == 0 || memcmp(a->pubkey, other, 32) == 0) {
+			/* the synthetic transfers' two sides */
+			assert_int_equal(a->found, 1);
+			assert_int_equal(a->last_ms, treasury_ms);
+			assert_int_equal(a->block, 1030);
+		} else {
+			/* no transfer known: unknown stays unknown, never "now" */
+			assert_int_equal(a->found, 0);
+			assert_int_equal(a->last_ms, 0);
+		}
+		memcpy(asked[(*nasked)++], a->pubkey, 32);
+	}
+	pthread_mutex_unlock(&h->lock);
+	assert_int_equal(k - from, want);
+}
+
+static void
+subscan_activity__first_seen__bounded_per_cycle_retried_after_500_and_persisted(void **state)
+{
+	char dir[] = "/tmp/test_subscan_act.XXXXXX", path[PATH_MAX + 64], reply[4096];
+	static uint8_t asked[2000][32];
+	size_t nasked = 0, mark;
+	struct thost *h;
+	struct fake f = { 0 };
+	uint8_t treasury[32];
+	const int64_t treasury_ms = (int64_t)(1752790000 + 30) * 1000;
+	json_t *saved;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(ss58_decode(ADDR_TREASURY, treasury, NULL, err, sizeof(err)), 0);
+	assert_non_null(mkdtemp(dir));
+	/* the treasury has 30 transfers (newest: block 1030, time 1752790030); nobody else any */
+	fake_start(&f, (const char *const[]){ "--synth-transfers", ADDR_TREASURY ":30", NULL });
+	h = th_new(dir);
+	th_set(h, "base_url", "%s", f.url);
+	th_set(h, "rate", "0");
+	th_set(h, "top", "100");
+	th_set(h, "activity_lookups", "30");
+	assert_int_equal(th_start(h), 0);
+	/* cycle 1: exactly 30 lookups, the first 30 accounts by rank */
+	th_wait(h, &h->nacts, 30, 20, "30 activities");
+	wait_lookups(h, "asked", 30);
+	usleep(200000);
+	check_activity_round(h, 0, 30, asked, &nasked, treasury, treasury_ms);
+	assert_int_equal(fake_path_count(&f, "/api/v2/scan/transfers"), 30);
+	{
+		long long found = stats_lookup(h, "activity_found");
+
+		/* the treasury (rank 7) at least; its synthetic counterparty too if it ranks */
+		assert_true(found >= 1 && found <= 2);
+		assert_int_equal(stats_lookup(h, "activity_none"), 30 - found);
+	}
+	assert_int_equal(stats_lookup(h, "unasked_in_top"), 70);
+	/* cycle 2: the next 30 not asked yet */
+	assert_int_equal(th_cmd(h, "poll", NULL, reply, sizeof(reply)), 0);
+	th_wait(h, &h->nacts, 60, 20, "60 activities");
+	wait_lookups(h, "asked", 60);
+	check_activity_round(h, 30, 30, asked, &nasked, treasury, treasury_ms);
+	/* cycle 3: the first lookup answers 500: no retry within the cycle, no activity */
+	fake_do(&f, "/_fake/stats/reset", "");
+	fake_do(&f, "/_fake/fault", "500:1@transfers");
+	mark = th_count(h, &h->snapshots);
+	assert_int_equal(th_cmd(h, "poll", NULL, reply, sizeof(reply)), 0);
+	th_wait(h, &h->snapshots, mark + 1, 20, "snapshot 3");
+	wait_lookups(h, "activity_errors", 1);
+	usleep(200000);
+	assert_int_equal(th_count(h, &h->nacts), 60);
+	assert_int_equal(fake_path_count(&f, "/api/v2/scan/transfers"), 1);
+	assert_int_equal(stats_lookup(h, "asked"), 60);
+	/* cycle 4: the account that failed is asked first, 30 in all */
+	assert_int_equal(th_cmd(h, "poll", NULL, reply, sizeof(reply)), 0);
+	th_wait(h, &h->nacts, 90, 20, "90 activities");
+	wait_lookups(h, "asked", 90);
+	check_activity_round(h, 60, 30, asked, &nasked, treasury, treasury_ms);
+	th_free(h);
+	/* the asked-set is on disk, and a restart asks none of them again */
+	snprintf(path, sizeof(path), "%s/plugins/baseline/lookups.json", dir);
+	saved = json_load_file(path, 0, NULL);
+	assert_non_null(saved);
+	assert_int_equal(json_array_size(json_object_get(saved, "asked")), 90);
+	json_decref(saved);
+	h = th_new(dir);
+	th_set(h, "base_url", "%s", f.url);
+	th_set(h, "rate", "0");
+	th_set(h, "top", "100");
+	th_set(h, "activity_lookups", "30");
+	assert_int_equal(th_start(h), 0);
+	th_wait(h, &h->snapshots, 1, 20, "a snapshot after the restart");
+	wait_lookups(h, "unasked_in_top", 0);
+	{
+		long long unasked = 0;
+		size_t i;
+
+		pthread_mutex_lock(&h->lock);
+		for (i = 0; i < h->snap_count; i++)
+			unasked += !pk_in(asked, nasked, h->snap[i].pubkey);
+		pthread_mutex_unlock(&h->lock);
+		th_wait(h, &h->nacts, (size_t)(unasked < 30 ? unasked : 30), 20, "activities after restart");
+		usleep(200000);
+		check_activity_round(h, 0, (size_t)(unasked < 30 ? unasked : 30), asked, &nasked,
+		    treasury, treasury_ms);
+	}
+	th_free(h);
+	fake_stop(&f);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/plugins/baseline/snapshot.json", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/plugins/baseline", dir);
+	rmdir(path);
+	snprintf(path, sizeof(path), "%s/plugins", dir);
+	rmdir(path);
+	rmdir(dir);
+}
+
+
+/* A Subscan transfer object as JSON text. */
+static void
+xfer_json(char *buf, size_t len, long id, const char *from, const char *to, const char *amount,
+    const char *amount_v2, const char *to_tag, int success)
+{
+	char v2[96] = "", tag[200] = "";
+
+	if (amount_v2 != NULL)
+		snprintf(v2, sizeof(v2), ",\"amount_v2\":\"%s\"", amount_v2);
+	if (to_tag != NULL)
+		snprintf(tag, sizeof(tag), ",\"to_account_display\":{\"address\":\"%s\",\"merkle\":"
+		    "{\"tag_type\":\"Exchange\",\"tag_name\":\"%s\"}}", to, to_tag);
+	snprintf(buf, len, "{\"transfer_id\":%ld,\"from\":\"%s\",\"to\":\"%s\",\"amount\":\"%s\"%s,"
+	    "\"block_num\":%ld,\"block_timestamp\":%ld,\"extrinsic_index\":\"%ld-1\","
+	    "\"success\":%s%s}", id, from, to, amount, v2, 2000 + id, 1752800000 + id, 2000 + id,
+	    success ? "true" : "false", tag);
+}
+
+static void
+check_transfer(const struct rollout_transfer *t, long id, const char *from, const char *to,
+    rollout_u128 planck, const char *to_tag_type, const char *to_tag_name)
+{
+	uint8_t pf[32], pt[32];
+	char err[128], want[32];
+
+	assert_int_equal(ss58_decode(from, pf, NULL, err, sizeof(err)), 0);
+	assert_int_equal(ss58_decode(to, pt, NULL, err, sizeof(err)), 0);
+	snprintf(want, sizeof(want), "%ld", id);
+	assert_string_equal(t->id, want);
+	assert_memory_equal(t->from, pf, 32);
+	assert_memory_equal(t->to, pt, 32);
+	assert_true(t->amount == planck);
+	assert_int_equal(t->block, 2000 + id);
+	assert_int_equal(t->block_time_ms, (int64_t)(1752800000 + id) * 1000);
+	assert_string_equal(t->to_tag_type, to_tag_type);
+	assert_string_equal(t->to_tag_name, to_tag_name);
+}
+
+static void
+subscan_exchanges__new_transfers__emitted_once_oldest_first_malformed_named(void **state)
+{
+	char dir[] = "/tmp/test_subscan_ex.XXXXXX", path[PATH_MAX + 64], reply[4096];
+	char batch[4096], one[700];
+	struct thost *h;
+	struct fake f = { 0 };
+	json_t *saved, *e;
+	size_t i, mark;
+	rollout_u128 big;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	/* the treasury (display modlpy/trsry, made an exchange by the pattern) has 5 old transfers */
+	fake_start(&f, (const char *const[]){ "--synth-transfers", ADDR_TREASURY ":5", NULL });
+	h = th_new(dir);
+	th_set(h, "base_url", "%s", f.url);
+	th_set(h, "rate", "0");
+	th_set(h, "top", "20");
+	th_set(h, "exchange_lookups", "10");
+	th_set(h, "exchange_pattern", "(?i)TRSRY");
+	assert_int_equal(th_start(h), 0);
+	/* the first look only remembers the newest id: history raises nothing */
+	th_wait(h, &h->snapshots, 1, 20, "snapshot 0");
+	wait_lookups(h, "exchanges_followed", 4);
+	usleep(200000);
+	assert_int_equal(stats_lookup(h, "exchanges_in_top"), 4); /* 3 tagged + the treasury */
+	assert_int_equal(th_count(h, &h->nxfers), 0);
+	assert_int_equal(fake_path_count(&f, "/api/v2/scan/transfers"), 4);
+	snprintf(path, sizeof(path), "%s/plugins/baseline/lookups.json", dir);
+	saved = json_load_file(path, 0, NULL);
+	assert_non_null(saved);
+	json_array_foreach(json_object_get(saved, "exchanges"), i, e) {
+		const char *a = json_string_value(json_object_get(e, "address"));
+
+		assert_int_equal(json_integer_value(json_object_get(e, "newest_id")),
+		    strcmp(a, ADDR_TREASURY) == 0 ? 5 : 0);
+	}
+	json_decref(saved);
+	/* new: a withdrawal, a deposit of more than 2^64 planck (amount_v2), a
+	 * malformed item, a failed transfer and a deposit without tags */
+	strcpy(batch, "[");
+	xfer_json(one, sizeof(one), 6, ADDR_BINANCE, ADDR_OTHER, "12.5", NULL, NULL, 1);
+	strcat(batch, one);
+	strcat(batch, ",");
+	xfer_json(one, sizeof(one), 7, ADDR_TREASURY, ADDR_BINANCE, "12345678901.2345678901",
+	    "123456789012345678901", "Binance.com", 1);
+	strcat(batch, one);
+	strcat(batch, ",");
+	xfer_json(one, sizeof(one), 8, ADDR_BINANCE, "nope", "1", NULL, NULL, 1);
+	strcat(batch, one);
+	strcat(batch, ",");
+	xfer_json(one, sizeof(one), 9, ADDR_OTHER, ADDR_BINANCE, "5", NULL, NULL, 0);
+	strcat(batch, one);
+	strcat(batch, ",");
+	xfer_json(one, sizeof(one), 10, ADDR_OTHER, ADDR_BINANCE, "1", NULL, NULL, 1);
+	strcat(batch, one);
+	strcat(batch, "]");
+	fake_do(&f, "/_fake/transfers", batch);
+	mark = th_count(h, &h->nerrors);
+	assert_int_equal(th_cmd(h, "poll", NULL, reply, sizeof(reply)), 0);
+	th_wait(h, &h->nxfers, 3, 20, "3 transfers");
+	wait_lookups(h, "exchange_requests", 8);
+	usleep(200000);
+	pthread_mutex_lock(&h->lock);
+	assert_int_equal(h->nxfers, 3);  /* 7 is also the treasury's: once */
+	check_transfer(&h->xfers[0], 6, ADDR_BINANCE, ADDR_OTHER, (rollout_u128)125000000000ULL, "", "");
+	assert_string_equal(h->xfers[0].from_tag_type, "Exchange");   /* from the top list */
+	assert_string_equal(h->xfers[0].from_tag_name, "Binance.com");
+	big = (rollout_u128)12345678901ULL * 10000000000ULL + 2345678901ULL;
+	check_transfer(&h->xfers[1], 7, ADDR_TREASURY, ADDR_BINANCE, big, "Exchange", "Binance.com");
+	check_transfer(&h->xfers[2], 10, ADDR_OTHER, ADDR_BINANCE, (rollout_u128)10000000000ULL,
+	    "Exchange", "Binance.com");
+	assert_int_equal(h->nerrors - mark, 1);
+	if (strstr(h->errors_text, "transfers item 2: to: \"nope\"") == NULL)
+		fail_msg("the malformed item is not named: %s", h->errors_text);
+	pthread_mutex_unlock(&h->lock);
+	assert_true(th_metric_sum(h, "transfer_errors") == 1);
+	assert_true(th_metric_sum(h, "transfers") == 3);
+	/* next cycle: nothing new, nothing again */
+	mark = th_count(h, &h->snapshots);
+	assert_int_equal(th_cmd(h, "poll", NULL, reply, sizeof(reply)), 0);
+	th_wait(h, &h->snapshots, mark + 1, 20, "snapshot 2");
+	wait_lookups(h, "exchange_requests", 12);
+	usleep(200000);
+	assert_int_equal(th_count(h, &h->nxfers), 3);
+	assert_int_equal(th_count(h, &h->nerrors), 1);
+	th_free(h);
+	/* a restart remembers the newest ids: only a transfer made since is news */
+	xfer_json(one, sizeof(one), 11, ADDR_BINANCE, ADDR_OTHER, "2", "20000000000", NULL, 1);
+	fake_do(&f, "/_fake/transfers", one);
+	h = th_new(dir);
+	th_set(h, "base_url", "%s", f.url);
+	th_set(h, "rate", "0");
+	th_set(h, "top", "20");
+	th_set(h, "exchange_lookups", "10");
+	th_set(h, "exchange_pattern", "(?i)TRSRY");
+	assert_int_equal(th_start(h), 0);
+	th_wait(h, &h->nxfers, 1, 20, "the transfer made during the restart");
+	wait_lookups(h, "exchange_requests", 4);
+	usleep(200000);
+	assert_int_equal(th_count(h, &h->nxfers), 1);
+	check_transfer(&h->xfers[0], 11, ADDR_BINANCE, ADDR_OTHER, (rollout_u128)20000000000ULL, "", "");
+	th_free(h);
+	fake_stop(&f);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/plugins/baseline/snapshot.json", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/plugins/baseline", dir);
+	rmdir(path);
+	snprintf(path, sizeof(path), "%s/plugins", dir);
+	rmdir(path);
+	rmdir(dir);
+}
+
 static void
 subscan_config__bad_values_and_keys__init_fails(void **state)
 {
@@ -1188,6 +1585,16 @@ subscan_config__bad_values_and_keys__init_fails(void **state)
 	th_free(h);
 	h = th_new(NULL);
 	th_set(h, "base_url", "ftp://x");
+	assert_int_equal(th_start(h), -EINVAL);
+	h->self = NULL;
+	th_free(h);
+	h = th_new(NULL);
+	th_set(h, "exchange_pattern", "(?i)binance(");
+	assert_int_equal(th_start(h), -EINVAL);
+	h->self = NULL;
+	th_free(h);
+	h = th_new(NULL);
+	th_set(h, "activity_lookups", "-1");
 	assert_int_equal(th_start(h), -EINVAL);
 	h->self = NULL;
 	th_free(h);
@@ -1243,6 +1650,8 @@ main(int argc, char **argv)
 		cmocka_unit_test_teardown(subscan_faults__each_fault__clear_error_then_recovery, teardown_fakes),
 		cmocka_unit_test_teardown(subscan_backoff__two_503_then_ok__retried_with_growing_jittered_delays, teardown_fakes),
 		cmocka_unit_test_teardown(subscan_transfers__over_10000_rows__pages_then_after_id, teardown_fakes),
+		cmocka_unit_test_teardown(subscan_activity__first_seen__bounded_per_cycle_retried_after_500_and_persisted, teardown_fakes),
+		cmocka_unit_test_teardown(subscan_exchanges__new_transfers__emitted_once_oldest_first_malformed_named, teardown_fakes),
 		cmocka_unit_test_teardown(subscan_config__bad_values_and_keys__init_fails, teardown_fakes),
 	};
 	char exe[PATH_MAX];

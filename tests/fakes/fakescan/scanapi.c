@@ -33,6 +33,7 @@ struct scanapi_fault {
 	enum scanapi_fault_kind kind;
 	long remaining;               /* -1: until cleared */
 	long param;
+	char only[24];                /* "": every route; else routes whose path contains it */
 };
 
 struct scanapi_logent {
@@ -66,6 +67,7 @@ struct scanapi {
 	struct scanapi_xfer *xfers;   /* index of transfers, newest first */
 	size_t nxfers;
 	int xfers_dirty;
+	long long horizon;            /* transfers above this block are not served yet (-1: all) */
 	struct scanapi_fault faults[SCANAPI_MAX_FAULTS];
 	size_t nfaults;
 	struct scanapi_logent *log;
@@ -83,6 +85,7 @@ scanapi_new(void)
 		return NULL;
 	pthread_mutex_init(&api->lock, NULL);
 	api->transfers = json_array();
+	api->horizon = -1;
 	api->log = calloc(SCANAPI_LOG_MAX, sizeof(*api->log));
 	if (api->transfers == NULL || api->log == NULL) {
 		scanapi_free(api);
@@ -330,14 +333,67 @@ scanapi_synth_transfers(struct scanapi *api, const char *address, size_t n)
 }
 
 int
+scanapi_push_transfer(struct scanapi *api, json_t *transfer)
+{
+	int rc;
+
+	if (!json_is_object(transfer))
+		return -EINVAL;
+	pthread_mutex_lock(&api->lock);
+	rc = json_array_append_new(api->transfers, transfer) == 0 ? 0 : -ENOMEM;
+	api->xfers_dirty = 1;
+	pthread_mutex_unlock(&api->lock);
+	return rc;
+}
+
+void
+scanapi_trim_transfers(struct scanapi *api, size_t keep)
+{
+	size_t n;
+
+	pthread_mutex_lock(&api->lock);
+	n = json_array_size(api->transfers);
+	/* in chunks: each trim moves the whole array */
+	if (n > keep + keep / 5) {
+		json_t *kept = json_array();
+		size_t i;
+
+		for (i = n - keep; kept != NULL && i < n; i++)
+			json_array_append(kept, json_array_get(api->transfers, i));
+		if (kept != NULL) {
+			json_decref(api->transfers);
+			api->transfers = kept;
+			api->xfers_dirty = 1;
+		}
+	}
+	pthread_mutex_unlock(&api->lock);
+}
+
+void
+scanapi_set_transfer_horizon(struct scanapi *api, long long block)
+{
+	pthread_mutex_lock(&api->lock);
+	api->horizon = block;
+	pthread_mutex_unlock(&api->lock);
+}
+
+int
 scanapi_fault_add(struct scanapi *api, const char *spec)
 {
-	char kind[32] = "", count[32] = "1";
+	char kind[32] = "", count[32] = "1", text[96];
+	const char *at = strchr(spec, '@');
 	long param = -1;
 	struct scanapi_fault f;
 	size_t i;
 
-	if (sscanf(spec, "%31[^:]:%31[^:]:%ld", kind, count, &param) < 1)
+	memset(&f, 0, sizeof(f));
+	if (at != NULL) {
+		if (strlen(at + 1) == 0 || strlen(at + 1) >= sizeof(f.only))
+			return -EINVAL;
+		snprintf(f.only, sizeof(f.only), "%s", at + 1);
+	}
+	snprintf(text, sizeof(text), "%.*s", at ? (int)(at - spec) : (int)strlen(spec), spec);
+	if (sscanf(text, "%31[^:]:%31[^:]:%ld", kind, count, &param) < 1)
 		return -EINVAL;
 	for (i = 0; i < sizeof(scanapi_fault_names) / sizeof(scanapi_fault_names[0]); i++)
 		if (strcmp(kind, scanapi_fault_names[i]) == 0)
@@ -359,15 +415,21 @@ scanapi_fault_add(struct scanapi *api, const char *spec)
 	return 0;
 }
 
-/* Take the next fault (under the lock); 0 when none. */
+/* Take the next fault for PATH (under the lock); 0 when none. */
 static int
-scanapi_fault_take(struct scanapi *api, struct scanapi_fault *out)
+scanapi_fault_take(struct scanapi *api, const char *path, struct scanapi_fault *out)
 {
-	if (api->nfaults == 0)
+	size_t i;
+
+	for (i = 0; i < api->nfaults; i++)
+		if (api->faults[i].only[0] == '\0' || strstr(path, api->faults[i].only) != NULL)
+			break;
+	if (i == api->nfaults)
 		return 0;
-	*out = api->faults[0];
-	if (api->faults[0].remaining > 0 && --api->faults[0].remaining == 0) {
-		memmove(api->faults, api->faults + 1, (api->nfaults - 1) * sizeof(api->faults[0]));
+	*out = api->faults[i];
+	if (api->faults[i].remaining > 0 && --api->faults[i].remaining == 0) {
+		memmove(api->faults + i, api->faults + i + 1,
+		    (api->nfaults - i - 1) * sizeof(api->faults[0]));
 		api->nfaults--;
 	}
 	return 1;
@@ -601,6 +663,8 @@ scanapi_transfers(struct scanapi *api, json_t *body, struct httpd_resp *resp,
 			continue;
 		if (after_id > 0 && x->id >= after_id)
 			continue;
+		if (api->horizon >= 0 && x->block > api->horizon)
+			continue;
 		if (n >= (size_t)(page * row) && n < (size_t)((page + 1) * row))
 			json_array_append(out, x->obj);
 		n++;
@@ -613,7 +677,7 @@ static void
 scanapi_api(struct scanapi *api, const struct httpd_req *req, struct httpd_resp *resp)
 {
 	struct scanapi_logent *le = NULL, dummy;
-	struct scanapi_fault fault = { FAULT_500, 0, -1 };
+	struct scanapi_fault fault = { FAULT_500, 0, -1, "" };
 	const char *key = httpd_header(req, "x-api-key");
 	int faulted;
 	json_t *body;
@@ -633,7 +697,7 @@ scanapi_api(struct scanapi *api, const struct httpd_req *req, struct httpd_resp 
 		le->status = 401;
 		return;
 	}
-	faulted = scanapi_fault_take(api, &fault);
+	faulted = scanapi_fault_take(api, req->path, &fault);
 	if (faulted)
 		snprintf(le->fault, sizeof(le->fault), "%s", scanapi_fault_names[fault.kind]);
 	if (faulted) {
@@ -733,6 +797,30 @@ scanapi_handle(void *ctx, const struct httpd_req *req, struct httpd_resp *resp)
 		pthread_mutex_lock(&api->lock);
 		httpd_set_body(resp, rc == 0 ? 200 : 400, rc == 0 ? "{\"ok\":true}" :
 		    "{\"ok\":false,\"error\":\"bad fault spec\"}");
+	} else if (strcmp(req->path, "/_fake/transfers") == 0) {
+		json_t *t = json_loadb(req->body ? req->body : "", req->body_len, 0, NULL), *e;
+		size_t i, n = 0;
+		int ok = json_is_array(t) || json_is_object(t);
+		char text[64];
+
+		if (json_is_object(t)) {
+			json_t *one = json_array();
+
+			json_array_append_new(one, t);
+			t = one;
+		}
+		json_array_foreach(t, i, e)
+			if (!json_is_object(e))
+				ok = 0;
+		if (ok) {
+			json_array_foreach(t, i, e)
+				json_array_append(api->transfers, e);
+			n = json_array_size(t);
+			api->xfers_dirty = 1;
+		}
+		json_decref(t);
+		snprintf(text, sizeof(text), "{\"ok\":%s,\"added\":%zu}", ok ? "true" : "false", n);
+		httpd_set_body(resp, ok ? 200 : 400, text);
 	} else if (strcmp(req->path, "/_fake/advance") == 0) {
 		char text[64];
 

@@ -18,6 +18,11 @@
  *   POST /_fake/fault          body "KIND[:COUNT[:PARAM]]" (COUNT * = until cleared)
  *   POST /_fake/fault/clear
  *   POST /_fake/advance        body "" (next) or an index
+ *   POST /_fake/transfers      body: a Subscan transfer object or an array of
+ *                              them, added to the scripted transfers (any
+ *                              content: tests push malformed items too)
+ * A fault spec may end in "@WORD": it then hits only requests whose path
+ * contains WORD (e.g. "500:1@transfers"), and requests of other routes pass.
  * Fault kinds: 429 (PARAM retry-after s), 500, 502, 503, slow (PARAM ms),
  * truncate, invalid_json, code (PARAM the code), wrong_type, missing_field,
  * decimals, ratelimit (200 with ratelimit-remaining 0, reset PARAM s),
@@ -53,7 +58,16 @@ int scanapi_push_snapshot(struct scanapi *api, json_t *envelope);
 int scanapi_load_transfers(struct scanapi *api, const char *file, char *err, size_t errlen);
 /* Add N synthetic transfers from ADDRESS (ids 1..N, block 1000+id). */
 int scanapi_synth_transfers(struct scanapi *api, const char *address, size_t n);
-/* Queue a fault, "KIND[:COUNT[:PARAM]]".  0 or -EINVAL. */
+/* Add one transfer object (the fake takes the reference).  0, -EINVAL or -ENOMEM. */
+int scanapi_push_transfer(struct scanapi *api, json_t *transfer);
+/* Keep about the KEEP newest-added transfers (drops the oldest when 20% over). */
+void scanapi_trim_transfers(struct scanapi *api, size_t keep);
+/*
+ * Serve only transfers whose block_num is <= BLOCK (-1: all).  The
+ * simulated chain sets it before each transfers request (its lag fault).
+ */
+void scanapi_set_transfer_horizon(struct scanapi *api, long long block);
+/* Queue a fault, "KIND[:COUNT[:PARAM]][@WORD]".  0 or -EINVAL. */
 int scanapi_fault_add(struct scanapi *api, const char *spec);
 
 /*
