@@ -482,7 +482,7 @@ poller_configure(struct poller *p)
 	CFG_OK(h->cfg_bool(h->ctx, NULL, "poll_on_start", 1, &b));
 	p->poll_on_start = b;
 	CFG_OK(h->cfg_int(h->ctx, NULL, "activity_lookups", 0, 10000, 50, &p->lk.activity_max));
-	CFG_OK(h->cfg_int(h->ctx, NULL, "exchange_lookups", 0, 1000, 10, &p->lk.exchange_max));
+	CFG_OK(h->cfg_int(h->ctx, NULL, "exchange_lookups", 0, 1000, 50, &p->lk.exchange_max));
 	s = NULL;
 	CFG_OK(h->cfg_string(h->ctx, NULL, "exchange_pattern", NULL, &s));
 	if (s != NULL && s[0] != '\0') {

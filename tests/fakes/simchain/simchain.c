@@ -12,8 +12,15 @@
  * account whose values differ between the two moves once, at a block
  * chosen by a seeded generator inside the interval.  After the last
  * snapshot it goes on with synthetic whale activity (transfers between top
- * accounts, a few large ones) from the same seed.  Chain time runs
- * --speed times faster than real time.
+ * accounts, a few large ones) from the same seed; about a quarter of them
+ * are deposits to or withdrawals from an account the snapshots label
+ * "Exchange".  Chain time runs --speed times faster than real time.
+ *
+ * The Subscan face serves /api/v2/scan/accounts (the chain at the start of
+ * each cycle) and /api/v2/scan/transfers from the same ledger: every
+ * synthetic transfer, ids increasing, with both sides' account_display
+ * (merkle tags) as the snapshots have them, amount (tokens) and amount_v2
+ * (planck); the lag fault hides the transfers of the blocks it hides.
  *
  * Every change it makes is appended to the ground-truth file (--truth,
  * JSON lines), so tests can compute the alerts that must arrive.
@@ -40,7 +47,10 @@
  * time line); the snapshots keep their relative spacing.  Truth lines:
  *   {"block":N,"time_ms":T,"account":SS58,"cause":"replay"|"transfer",
  *    "before":{free,reserved,frozen,nonce},"after":{...}}
- * with planck amounts as decimal strings.
+ * with planck amounts as decimal strings; "transfer" lines also carry
+ * "counterparty" (the other side's SS58), "direction" ("out" for the
+ * sender's line, "in" for the receiver's), "amount" (planck) and
+ * "transfer_id" (the id the Subscan face serves).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -66,6 +76,8 @@
 #define SIM_DECIMALS 10
 #define SIM_MAX_SNAPS 64
 #define SIM_LAG_RING 4096             /* truth history kept for --lag (blocks) */
+#define SIM_MAX_TRANSFERS 20000       /* newest transfers the Subscan face keeps */
+#define SIM_EXCHANGE_PCT 25           /* synthetic transfers with an exchange on one side */
 
 struct sim_label {
 	char display[64];
@@ -82,6 +94,13 @@ struct sim_account {
 	int restage;                         /* corruption changed: stage again */
 	rollout_u128 corrupt_by;
 	json_t *display;                     /* account_display object (owned) */
+};
+
+/* A synthetic transfer made under the lock, published to Subscan after it. */
+struct sim_xfer {
+	uint64_t id, block;
+	size_t from, to;
+	rollout_u128 amount;
 };
 
 /* One scheduled change: at BLOCK, account IDX takes VALUE. */
@@ -119,6 +138,12 @@ struct sim {
 	int go_pending;                   /* /_sim/go received, main loop applies it */
 	int64_t go_to_ms, go_real_ms;     /* its chain time target and when it came */
 	int nrestage;
+	size_t *exchanges;                /* indexes of accounts tagged "Exchange" */
+	size_t nexchanges;
+	uint64_t rng_ex;                  /* its own stream: the main one's draws stay as they were */
+	uint64_t xfer_id;                 /* last transfer id */
+	struct sim_xfer *pending;         /* made in this block, not yet published */
+	size_t npending, cappending;
 	/* values per block for lagged Subscan views: ring of (block, idx, before) undo records */
 	struct { uint64_t block; size_t idx; struct rollout_account_data before; } *undo;
 	size_t nundo, capundo;
@@ -365,8 +390,18 @@ sim_load(struct sim *s, const char *dir)
 		s->replay_end_block = b1;
 	}
 	qsort(s->sched, s->nsched, sizeof(*s->sched), sim_cmp_change);
-	fprintf(stderr, "simchain: %zu snapshots, %zu accounts, %zu scheduled changes over %llu blocks\n",
-	    nsnap, s->nacc, s->nsched, (unsigned long long)s->replay_end_block);
+	if ((s->exchanges = calloc(s->nacc + 1, sizeof(*s->exchanges))) == NULL)
+		goto out_snaps;
+	for (i = 0; i < s->nacc; i++) {
+		const char *tt = json_string_value(json_object_get(json_object_get(s->acc[i].display,
+		    "merkle"), "tag_type"));
+
+		if (tt != NULL && strcmp(tt, "Exchange") == 0)
+			s->exchanges[s->nexchanges++] = i;
+	}
+	fprintf(stderr, "simchain: %zu snapshots, %zu accounts (%zu exchanges), %zu scheduled changes "
+	    "over %llu blocks\n", nsnap, s->nacc, s->nexchanges, s->nsched,
+	    (unsigned long long)s->replay_end_block);
 	rc = 0;
 out_snaps:
 	free(cur);
@@ -378,26 +413,38 @@ out_names:
 	return rc;
 }
 
+/* The transfer a "transfer" truth line belongs to (NULL for a replay). */
+struct sim_truth_xfer {
+	const char *counterparty;
+	const char *direction;            /* "out" or "in" */
+	rollout_u128 amount;
+	uint64_t id;
+};
+
 static void
 sim_truth_write(struct sim *s, uint64_t block, int64_t t_ms, const struct sim_account *a,
     const struct rollout_account_data *before, const struct rollout_account_data *after,
-    const char *cause)
+    const char *cause, const struct sim_truth_xfer *x)
 {
-	char f0[48], f1[48], r0[48], r1[48], z0[48], z1[48];
+	char f0[48], f1[48], r0[48], r1[48], z0[48], z1[48], extra[200] = "", amt[48];
 
 	if (s->truth == NULL)
 		return;
+	if (x != NULL)
+		snprintf(extra, sizeof(extra), ",\"counterparty\":\"%s\",\"direction\":\"%s\","
+		    "\"amount\":\"%s\",\"transfer_id\":%llu", x->counterparty, x->direction,
+		    planck_format_int(x->amount, amt, sizeof(amt)), (unsigned long long)x->id);
 	fprintf(s->truth,
 	    "{\"block\":%llu,\"time_ms\":%lld,\"account\":\"%s\",\"cause\":\"%s\","
 	    "\"before\":{\"free\":\"%s\",\"reserved\":\"%s\",\"frozen\":\"%s\",\"nonce\":%u},"
-	    "\"after\":{\"free\":\"%s\",\"reserved\":\"%s\",\"frozen\":\"%s\",\"nonce\":%u}}\n",
+	    "\"after\":{\"free\":\"%s\",\"reserved\":\"%s\",\"frozen\":\"%s\",\"nonce\":%u}%s}\n",
 	    (unsigned long long)block, (long long)t_ms, a->ss58, cause,
 	    planck_format_int(before->free, f0, sizeof(f0)),
 	    planck_format_int(before->reserved, r0, sizeof(r0)),
 	    planck_format_int(before->frozen, z0, sizeof(z0)), before->nonce,
 	    planck_format_int(after->free, f1, sizeof(f1)),
 	    planck_format_int(after->reserved, r1, sizeof(r1)),
-	    planck_format_int(after->frozen, z1, sizeof(z1)), after->nonce);
+	    planck_format_int(after->frozen, z1, sizeof(z1)), after->nonce, extra);
 }
 
 static void
@@ -428,20 +475,121 @@ sim_undo_push(struct sim *s, uint64_t block, size_t idx, const struct rollout_ac
 /* Stage a change of account IDX at block BLOCK (the next one to be produced).  Lock held. */
 static void
 sim_apply(struct sim *s, uint64_t block, size_t idx, const struct rollout_account_data *v,
-    const char *cause)
+    const char *cause, const struct sim_truth_xfer *x)
 {
 	struct sim_account *a = &s->acc[idx];
 	struct rollout_account_data served = *v;
 
 	if (sim_same(&a->truth, v))
 		return;
-	sim_truth_write(s, block, s->genesis_ms + (int64_t)block * SIM_BLOCK_MS, a, &a->truth, v, cause);
+	sim_truth_write(s, block, s->genesis_ms + (int64_t)block * SIM_BLOCK_MS, a, &a->truth, v, cause,
+	    x);
 	sim_undo_push(s, block, idx, &a->truth);
 	a->truth = *v;
 	if (a->corrupt)
 		served.free += a->corrupt_by;
 	ledger_stage(s->ledger, a->pubkey, &served);
 	s->nchanges++;
+}
+
+static uint64_t
+sim_rand_ex(struct sim *s)
+{
+	s->rng_ex ^= s->rng_ex >> 12;
+	s->rng_ex ^= s->rng_ex << 25;
+	s->rng_ex ^= s->rng_ex >> 27;
+	return s->rng_ex * 2685821657736338717ULL;
+}
+
+/* Record a transfer to publish once the lock is released; assigns its id.  Lock held. */
+static int
+sim_pending_add(struct sim *s, uint64_t block, size_t from, size_t to, rollout_u128 amount)
+{
+	if (s->npending == s->cappending) {
+		size_t cap = s->cappending ? s->cappending * 2 : 16;
+		struct sim_xfer *n = realloc(s->pending, cap * sizeof(*n));
+
+		if (n == NULL)
+			return -ENOMEM;
+		s->pending = n;
+		s->cappending = cap;
+	}
+	s->pending[s->npending].id = ++s->xfer_id;
+	s->pending[s->npending].block = block;
+	s->pending[s->npending].from = from;
+	s->pending[s->npending].to = to;
+	s->pending[s->npending].amount = amount;
+	s->npending++;
+	return 0;
+}
+
+/* One side's account_display as Subscan gives it in a transfer. */
+static json_t *
+sim_display(const struct sim_account *a)
+{
+	json_t *d = a->display != NULL ? json_deep_copy(a->display) : json_object();
+
+	if (d != NULL && json_object_get(d, "address") == NULL)
+		json_object_set_new(d, "address", json_string(a->ss58));
+	return d;
+}
+
+/*
+ * Publish the transfers made in the last block to the Subscan face, and
+ * what it may serve (the lag).  Called without the lock (the fake's lock is
+ * never taken inside ours).
+ */
+static void
+sim_publish(struct sim *s)
+{
+	struct sim_xfer *px;
+	size_t n, i;
+	uint64_t horizon;
+
+	pthread_mutex_lock(&s->lock);
+	px = s->pending;
+	n = s->npending;
+	s->pending = NULL;
+	s->npending = s->cappending = 0;
+	horizon = s->best;
+	if (s->lag_s > 0) {
+		uint64_t lagb = (uint64_t)(s->lag_s * 1000 / SIM_BLOCK_MS);
+
+		horizon = s->best > lagb ? s->best - lagb : 0;
+	}
+	pthread_mutex_unlock(&s->lock);
+	for (i = 0; i < n; i++) {
+		const struct sim_account *fa = &s->acc[px[i].from], *ta = &s->acc[px[i].to];
+		char tokens[64], planck[48], ext[48], hash[80];
+		json_t *t = json_object();
+
+		if (t == NULL)
+			break;
+		snprintf(ext, sizeof(ext), "%llu-1", (unsigned long long)px[i].block);
+		snprintf(hash, sizeof(hash), "0x%064llx", (unsigned long long)px[i].id);
+		json_object_set_new(t, "transfer_id", json_integer((json_int_t)px[i].id));
+		json_object_set_new(t, "from", json_string(fa->ss58));
+		json_object_set_new(t, "to", json_string(ta->ss58));
+		json_object_set_new(t, "amount", json_string(planck_format_tokens(px[i].amount,
+		    SIM_DECIMALS, 0, tokens, sizeof(tokens))));
+		json_object_set_new(t, "amount_v2", json_string(planck_format_int(px[i].amount, planck,
+		    sizeof(planck))));
+		json_object_set_new(t, "asset_symbol", json_string("DOT"));
+		json_object_set_new(t, "block_num", json_integer((json_int_t)px[i].block));
+		json_object_set_new(t, "block_timestamp", json_integer((json_int_t)((s->genesis_ms +
+		    (int64_t)px[i].block * SIM_BLOCK_MS) / 1000)));
+		json_object_set_new(t, "extrinsic_index", json_string(ext));
+		json_object_set_new(t, "hash", json_string(hash));
+		json_object_set_new(t, "success", json_true());
+		json_object_set_new(t, "from_account_display", sim_display(fa));
+		json_object_set_new(t, "to_account_display", sim_display(ta));
+		if (scanapi_push_transfer(s->scan, t) < 0)
+			json_decref(t);
+	}
+	free(px);
+	if (n > 0)
+		scanapi_trim_transfers(s->scan, SIM_MAX_TRANSFERS);
+	scanapi_set_transfer_horizon(s->scan, (long long)horizon);
 }
 
 /* Synthetic whale activity after the replay: a transfer between two top accounts. */
@@ -461,6 +609,21 @@ sim_synthetic(struct sim *s, uint64_t block)
 	if (a == b)
 		return;
 	amount = unit * tiers[sim_rand(s) % 5] + unit * (sim_rand(s) % 1000);
+	/* some deposits to and withdrawals from exchanges, from a stream of their own */
+	if (s->nexchanges > 0) {
+		uint64_t r = sim_rand_ex(s);
+
+		if (r % 100 < SIM_EXCHANGE_PCT) {
+			size_t e = s->exchanges[(r / 100) % s->nexchanges];
+
+			if ((r / 100) & 0x100000)
+				a = e;          /* a withdrawal */
+			else
+				b = e;          /* a deposit */
+			if (a == b)
+				return;
+		}
+	}
 	from = s->acc[a].truth;
 	to = s->acc[b].truth;
 	if (from.free - from.frozen < amount || from.free < from.frozen)
@@ -468,8 +631,15 @@ sim_synthetic(struct sim *s, uint64_t block)
 	from.free -= amount;
 	from.nonce++;
 	to.free += amount;
-	sim_apply(s, block, a, &from, "transfer");
-	sim_apply(s, block, b, &to, "transfer");
+	{
+		struct sim_truth_xfer xo = { s->acc[b].ss58, "out", amount, s->xfer_id + 1 };
+		struct sim_truth_xfer xi = { s->acc[a].ss58, "in", amount, s->xfer_id + 1 };
+
+		if (sim_pending_add(s, block, a, b, amount) < 0)
+			return;
+		sim_apply(s, block, a, &from, "transfer", &xo);
+		sim_apply(s, block, b, &to, "transfer", &xi);
+	}
 }
 
 /* Produce block NUMBER (the ledger's next). */
@@ -495,7 +665,7 @@ sim_produce(struct sim *s)
 		s->nrestage = 0;
 	}
 	while (!s->held && s->next < s->nsched && s->sched[s->next].block + s->shift <= number) {
-		sim_apply(s, number, s->sched[s->next].idx, &s->sched[s->next].value, "replay");
+		sim_apply(s, number, s->sched[s->next].idx, &s->sched[s->next].value, "replay", NULL);
 		s->next++;
 	}
 	if (!s->held && (s->synth_from >= 0 ? number >= (uint64_t)s->synth_from + s->shift :
@@ -504,6 +674,7 @@ sim_produce(struct sim *s)
 	s->best = number;
 	pthread_mutex_unlock(&s->lock);
 	noderpc_block_at(s->node, s->genesis_ms + (int64_t)number * SIM_BLOCK_MS);
+	sim_publish(s);
 }
 
 struct sim_row {
@@ -638,6 +809,7 @@ sim_control(struct sim *s, const struct httpd_req *req, struct httpd_resp *resp)
 		else
 			s->paused = v != 0;
 		pthread_mutex_unlock(&s->lock);
+		sim_publish(s);         /* the lag hides transfers too, from now on */
 		httpd_set_body(resp, 200, "{\"ok\":true}");
 		return;
 	}
@@ -794,6 +966,7 @@ main(int argc, char **argv)
 	}
 	pthread_mutex_init(&s.lock, NULL);
 	s.rng = seed * 0x9e3779b97f4a7c15ULL + 1;
+	s.rng_ex = (seed + 1) * 0xbf58476d1ce4e5b9ULL + 7;
 	s.seed = seed;
 	if (truth != NULL && (s.truth = fopen(truth, "w")) == NULL) {
 		fprintf(stderr, "simchain: %s: %s\n", truth, strerror(errno));
@@ -859,6 +1032,8 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < s.nacc; i++)
 		json_decref(s.acc[i].display);
 	free(s.acc);
+	free(s.exchanges);
+	free(s.pending);
 	free(s.sched);
 	free(s.undo);
 	return 0;
