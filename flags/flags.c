@@ -554,38 +554,47 @@ bprintf(struct buf *b, const char *fmt, ...)
 	}
 }
 
+/* One time for a whole write: the file's "Written" line and its audit records agree. */
+struct stamp {
+	char when[96];
+	long long t_ms;
+};
+
 static void
-iso_time(const struct flags *f, char *out, size_t len, long long *t_ms)
+stamp_from_ms(struct stamp *st, long long ms)
 {
-	struct timespec ts;
+	time_t sec = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
 	struct tm tm;
 
-	if (f != NULL && f->now_ms != NULL) {
-		int64_t ms = f->now_ms(f->now_ctx);
+	st->t_ms = ms;
+	gmtime_r(&sec, &tm);
+	snprintf(st->when, sizeof(st->when), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	    (int)(ms - (long long)sec * 1000));
+}
 
-		ts.tv_sec = (time_t)(ms / 1000);
-		ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-	} else {
-		clock_gettime(CLOCK_REALTIME, &ts);
+static void
+stamp_now(const struct flags *f, struct stamp *st)
+{
+	struct timespec ts;
+
+	if (f != NULL && f->now_ms != NULL) {
+		stamp_from_ms(st, (long long)f->now_ms(f->now_ctx));
+		return;
 	}
-	*t_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-	    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(ts.tv_nsec / 1000000) % 1000);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	stamp_from_ms(st, (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
 static int
-serialise(const struct flags *f, const struct flag_entry *e, size_t n, uint64_t gen,
-    const char *who, struct buf *b)
+serialise(const struct flag_entry *e, size_t n, uint64_t gen, const char *who,
+    const struct stamp *st, struct buf *b)
 {
-	char when[96];
-	long long t_ms;
 	size_t i;
 	int pass;
 
-	iso_time(f, when, sizeof(when), &t_ms);
 	bprintf(b, "# rolloutd feature flags -- see rolloutd.flags(5).\n");
-	bprintf(b, "# Written %s by %s.  Edit with care: rolloutd re-reads this file\n", when,
+	bprintf(b, "# Written %s by %s.  Edit with care: rolloutd re-reads this file\n", st->when,
 	    who ? who : "?");
 	bprintf(b, "# on change; prefer `rolloutctl flag set NAME VALUE`, which locks and audits.\n");
 	bprintf(b, "generation = %" PRIu64 "%s;\n\n", gen, gen > INT32_MAX ? "L" : "");
@@ -626,27 +635,27 @@ value_json(const struct flag_value *v)
 	return json_null();
 }
 
-/* Append one audit line (with its newline) for NAME to B. */
+/*
+ * Append one audit line (with its newline) for NAME to B.  NAME NULL is a
+ * note about a whole generation (who="recovery": what was reconciled).
+ */
 static void
-audit_line(const struct flags *f, struct buf *b, const char *who, const char *name,
+audit_line(struct buf *b, const struct stamp *st, const char *who, const char *name,
     const struct flag_value *old, const struct flag_value *new, const char *reason, uint64_t gen)
 {
-	char when[96];
-	long long t_ms;
 	json_t *o;
 	char *line;
 
-	iso_time(f, when, sizeof(when), &t_ms);
 	o = json_object();
 	if (o == NULL) {
 		b->oom = 1;
 		return;
 	}
-	json_object_set_new(o, "time", json_string(when));
-	json_object_set_new(o, "t_ms", json_integer(t_ms));
+	json_object_set_new(o, "time", json_string(st->when));
+	json_object_set_new(o, "t_ms", json_integer(st->t_ms));
 	json_object_set_new(o, "kind", json_string("flag"));
 	json_object_set_new(o, "who", json_string(who ? who : "unknown"));
-	json_object_set_new(o, "flag", json_string(name));
+	json_object_set_new(o, "flag", name ? json_string(name) : json_null());
 	json_object_set_new(o, "old", old ? value_json(old) : json_null());
 	json_object_set_new(o, "new", new ? value_json(new) : json_null());
 	json_object_set_new(o, "reason", reason ? json_string(reason) : json_null());
@@ -764,8 +773,10 @@ note_changes(struct flags *f, const struct flag_entry *before, size_t nbefore,
 	int external = f->generation <= genbefore, changed = wasbroken ||
 	    f->generation != genbefore;
 	struct buf lines = { 0 };
+	struct stamp st;
 	size_t i;
 
+	stamp_now(f, &st);
 	for (i = 0; i < f->n; i++) {
 		const struct flag_entry *b = find_in((struct flag_entry *)before, nbefore,
 		    f->e[i].name);
@@ -775,7 +786,7 @@ note_changes(struct flags *f, const struct flag_entry *before, size_t nbefore,
 			continue;
 		changed = 1;
 		if (external)
-			audit_line(f, &lines, "external", f->e[i].name, old, &f->e[i].value, why,
+			audit_line(&lines, &st, "external", f->e[i].name, old, &f->e[i].value, why,
 			    f->generation);
 	}
 	for (i = 0; i < nbefore; i++) {
@@ -783,11 +794,324 @@ note_changes(struct flags *f, const struct flag_entry *before, size_t nbefore,
 			continue;
 		changed = 1;
 		if (external)
-			audit_line(f, &lines, "external", before[i].name, &before[i].value, NULL, why,
+			audit_line(&lines, &st, "external", before[i].name, &before[i].value, NULL, why,
 			    f->generation);
 	}
 	audit_flush(f, &lines);
 	return changed;
+}
+
+/* ------------------------------------------------------------------ */
+/* Write-ahead audit and reconciliation                                 */
+
+static void (*crash_hook)(const char *point);
+
+void
+flags_test_hook(void (*hook)(const char *point))
+{
+	crash_hook = hook;
+}
+
+static void
+hook_at(const char *point)
+{
+	if (crash_hook != NULL)
+		crash_hook(point);
+}
+
+/*
+ * What the journal says about the store: the generation of its last
+ * "kind":"flag" record and that generation's records.  Known is 0 when
+ * there is no journal path or no flag record within FLAGS_AUDIT_SCAN_MAX
+ * bytes of its end (then nothing is reconciled).
+ */
+struct audit_tail {
+	int known;
+	uint64_t gen;          /* 0: no flag record at all */
+	json_t *recs;          /* records of GEN that name a flag, oldest first */
+	char who[128];         /* their writer and time (the latest one's) */
+	long long t_ms;
+};
+
+#define FLAGS_AUDIT_SCAN_MAX (64 * 1024 * 1024)
+
+static void
+audit_tail_free(struct audit_tail *t)
+{
+	json_decref(t->recs);
+	t->recs = NULL;
+}
+
+/*
+ * Scan BUF (LEN bytes; the file's start when AT_START) backwards.  Returns
+ * 2 when the last generation's group is complete (a record of another
+ * generation, or the start of the file, was reached), 1 when found but the
+ * group may continue before BUF, 0 when no flag record is in BUF.
+ */
+static int
+audit_scan_buf(const char *buf, size_t len, int at_start, struct audit_tail *t)
+{
+	size_t end = len;
+	int found = 0;
+
+	/* a last line without its newline is a torn append: not a record */
+	while (end > 0 && buf[end - 1] != '\n')
+		end--;
+	while (end > 0) {
+		const char *nl = end >= 2 ? memrchr(buf, '\n', end - 1) : NULL;
+		size_t start = nl ? (size_t)(nl - buf) + 1 : 0;
+		const char *line = buf + start;
+		size_t n = end - start;
+		json_t *rec, *g, *name, *who, *tms;
+
+		end = start;
+		if (start == 0 && !at_start)
+			break;          /* may be the tail of a line that began before BUF */
+		if (memmem(line, n, "\"kind\":\"flag\"", 13) == NULL)
+			continue;
+		rec = json_loadb(line, n, 0, NULL);
+		g = rec ? json_object_get(rec, "generation") : NULL;
+		if (g == NULL || !json_is_integer(g) || json_integer_value(g) < 0) {
+			json_decref(rec);
+			continue;
+		}
+		if (found && (uint64_t)json_integer_value(g) != t->gen) {
+			json_decref(rec);
+			return 2;
+		}
+		if (!found) {
+			found = 1;
+			t->gen = (uint64_t)json_integer_value(g);
+		}
+		name = json_object_get(rec, "flag");
+		who = json_object_get(rec, "who");
+		tms = json_object_get(rec, "t_ms");
+		if (json_is_string(name)) {
+			if (t->recs == NULL)
+				t->recs = json_array();
+			json_array_insert(t->recs, 0, rec);
+			if (t->who[0] == '\0' && json_is_string(who)) {
+				snprintf(t->who, sizeof(t->who), "%s", json_string_value(who));
+				t->t_ms = json_is_integer(tms) ? json_integer_value(tms) : 0;
+			}
+		}
+		json_decref(rec);
+	}
+	return found ? (at_start ? 2 : 1) : 0;
+}
+
+/* Read the end of the journal into T.  0 or -errno. */
+static int
+audit_scan(const struct flags *f, struct audit_tail *t)
+{
+	struct stat st;
+	size_t win = 64 * 1024;
+	int fd, rc = 0;
+
+	memset(t, 0, sizeof(*t));
+	if (f->audit_path == NULL)
+		return 0;
+	fd = open(f->audit_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno != ENOENT)
+			return -errno;
+		t->known = 1;
+		return 0;
+	}
+	if (fstat(fd, &st) != 0) {
+		rc = -errno;
+		goto out;
+	}
+	for (;;) {
+		size_t size = (size_t)st.st_size, off = size > win ? size - win : 0, got = 0;
+		char *buf = malloc(size - off + 1);
+		int r;
+
+		if (buf == NULL) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		while (got < size - off) {
+			ssize_t k = pread(fd, buf + got, size - off - got, (off_t)(off + got));
+
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0)
+				break;
+			got += (size_t)k;
+		}
+		audit_tail_free(t);
+		memset(t, 0, sizeof(*t));
+		r = audit_scan_buf(buf, got, off == 0, t);
+		free(buf);
+		if (r == 2 || (r == 0 && off == 0)) {
+			t->known = 1;
+			break;
+		}
+		if (win >= FLAGS_AUDIT_SCAN_MAX) {
+			log_msg(LOG_LVL_WARN, "flags", "%s: no complete flag audit record in its last "
+			    "%zu bytes: the flags file is not checked against it", f->audit_path, win);
+			audit_tail_free(t);
+			memset(t, 0, sizeof(*t));
+			break;
+		}
+		win *= 4;
+	}
+out:
+	close(fd);
+	return rc;
+}
+
+/* A JSON audit value as a flag value of TYPE.  0 or -EINVAL. */
+static int
+value_from_json(json_t *j, enum flag_type type, struct flag_value *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->type = type;
+	if (type == FLAG_BOOL && json_is_boolean(j))
+		v->b = json_is_true(j);
+	else if (type == FLAG_INT && json_is_integer(j))
+		v->i = json_integer_value(j);
+	else if (type == FLAG_STRING && json_is_string(j) &&
+	    strlen(json_string_value(j)) < sizeof(v->s))
+		snprintf(v->s, sizeof(v->s), "%s", json_string_value(j));
+	else
+		return -EINVAL;
+	return 0;
+}
+
+/* One audit line per flag of F with its current value (old unknown). */
+static void
+audit_values(const struct flags *f, struct buf *b, const struct stamp *st, const char *reason,
+    uint64_t gen)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++)
+		audit_line(b, st, "recovery", f->e[i].name, NULL, &f->e[i].value, reason, gen);
+}
+
+/*
+ * Under the lock, with F holding the file just read (generation FILEGEN,
+ * parsed, present): make the file and the journal T agree.
+ *   - journal == file: nothing;
+ *   - journal one ahead with change records (a writer stopped between its
+ *     audit and its rename): a note, then the file written as that writer
+ *     would have written it (its generation, who and time);
+ *   - journal further ahead (a restored or reset file): the file's values
+ *     audited and written as generation journal + 1;
+ *   - file ahead (a generation with no audit record): its values audited
+ *     under its generation.
+ * Every case journals who="recovery" records and logs a warning.  0 or -errno.
+ */
+static int
+reconcile_locked(struct flags *f, uint64_t filegen, const struct audit_tail *t, char *err,
+    size_t errlen)
+{
+	struct buf lines = { 0 }, out = { 0 };
+	struct flag_entry *work = NULL;
+	struct stamp st;
+	char reason[700];
+	size_t i, n, nrec = t->recs ? json_array_size(t->recs) : 0;
+	uint64_t gen;
+	int rc = 0;
+
+	if (!t->known || t->gen == filegen)
+		return 0;
+	stamp_now(f, &st);
+	if (t->gen == filegen + 1 && nrec > 0) {
+		struct stamp wst;
+
+		work = malloc((f->n + nrec + 1) * sizeof(*work));
+		if (work == NULL)
+			return -ENOMEM;
+		memcpy(work, f->e, f->n * sizeof(*work));
+		n = f->n;
+		for (i = 0; i < nrec; i++) {
+			json_t *r = json_array_get(t->recs, i), *nv = json_object_get(r, "new");
+			const char *name = json_string_value(json_object_get(r, "flag"));
+			struct flag_entry *e = find_in(work, n, name);
+			struct flag_value v;
+
+			if (e == NULL) {
+				enum flag_type ty = json_is_boolean(nv) ? FLAG_BOOL :
+				    json_is_integer(nv) ? FLAG_INT : json_is_string(nv) ? FLAG_STRING : 0;
+
+				if (ty == 0 || !name_valid(name))
+					continue;
+				e = &work[n++];
+				memset(e, 0, sizeof(*e));
+				snprintf(e->name, sizeof(e->name), "%s", name);
+				e->type = ty;
+				e->origin = ORIGIN_FILE;
+				e->deflt.type = ty;
+			}
+			if (json_is_null(nv) && e->origin == ORIGIN_FILE) {
+				e->isset = 0;
+				continue;
+			}
+			if (value_from_json(nv, e->type, &v) != 0)
+				continue;
+			e->value = v;
+			e->isset = 1;
+		}
+		snprintf(reason, sizeof(reason), "generation %" PRIu64 " (%s) was audited but had not "
+		    "reached %s: the writer stopped before its rename; completed from its audit "
+		    "records", t->gen, t->who, f->path);
+		audit_line(&lines, &st, "recovery", NULL, NULL, NULL, reason, t->gen);
+		stamp_from_ms(&wst, t->t_ms);
+		if ((rc = audit_flush(f, &lines)) != 0)
+			goto fail;
+		if ((rc = serialise(work, n, t->gen, t->who, &wst, &out)) != 0 ||
+		    (rc = fs_write_atomic(f->path, out.p, out.len, 0644)) != 0)
+			goto fail;
+		if (n > f->n) {
+			struct flag_entry *ne = realloc(f->e, (n + 1) * sizeof(*ne));
+
+			if (ne == NULL) {
+				rc = -ENOMEM;
+				goto fail;
+			}
+			f->e = ne;
+			f->cap = n + 1;
+		}
+		memcpy(f->e, work, n * sizeof(*work));
+		f->n = n;
+		f->generation = t->gen;
+		rebuild_names(f);
+	} else if (t->gen > filegen) {
+		gen = t->gen + 1;
+		snprintf(reason, sizeof(reason), "%s is at generation %" PRIu64 " but the journal has "
+		    "audited generation %" PRIu64 " (a restored or hand-reset file): its values are "
+		    "kept as generation %" PRIu64, f->path, filegen, t->gen, gen);
+		audit_line(&lines, &st, "recovery", NULL, NULL, NULL, reason, gen);
+		audit_values(f, &lines, &st, reason, gen);
+		if ((rc = audit_flush(f, &lines)) != 0)
+			goto fail;
+		if ((rc = serialise(f->e, f->n, gen, "recovery", &st, &out)) != 0 ||
+		    (rc = fs_write_atomic(f->path, out.p, out.len, 0644)) != 0)
+			goto fail;
+		f->generation = gen;
+	} else {
+		snprintf(reason, sizeof(reason), "generation %" PRIu64 " of %s has no audit record "
+		    "(the journal's last is %" PRIu64 "): written before its audit by an older "
+		    "rolloutd, by hand, or the journal was replaced; its values recorded", filegen,
+		    f->path, t->gen);
+		audit_line(&lines, &st, "recovery", NULL, NULL, NULL, reason, filegen);
+		audit_values(f, &lines, &st, reason, filegen);
+		if ((rc = audit_flush(f, &lines)) != 0)
+			goto fail;
+	}
+	log_msg(LOG_LVL_WARN, "flags", "recovery: %s", reason);
+	free(work);
+	free(out.p);
+	return 0;
+fail:
+	errbuf_printf(err, errlen, "%s: recovery failed: %s", f->path, strerror(-rc));
+	free(lines.p);
+	free(work);
+	free(out.p);
+	return rc;
 }
 
 struct change {
@@ -796,8 +1120,12 @@ struct change {
 };
 
 /*
- * The common write path.  Under the lock: re-read, resolve NAMES/VALUES,
- * write generation+1, audit, and adopt the result in F.
+ * The common write path, write-ahead: under the lock, re-read the file and
+ * the journal's end, reconcile them, resolve NAMES/VALUES, append the audit
+ * records of generation+1 (fsynced), then write the file (temp, fsync,
+ * rename, fsync dir) and adopt the result in F.  A stop anywhere leaves
+ * either nothing, or audit records whose generation the next writer or
+ * opener completes (reconcile_locked).
  */
 static int
 write_locked(struct flags *f, size_t n, const char *const *names, const char *const *values,
@@ -805,24 +1133,29 @@ write_locked(struct flags *f, size_t n, const char *const *names, const char *co
     char *err, size_t errlen)
 {
 	struct flags_snapshot s;
+	struct audit_tail t;
 	struct change *ch = NULL;
 	struct flag_entry *work = NULL;
-	char *text = NULL;
+	char *text = NULL, broken_msg[512] = "";
 	struct flag_entry *before = NULL;
-	struct buf out = { 0 };
-	uint64_t gen, prevgen;
+	struct buf out = { 0 }, lines = { 0 };
+	struct stamp st;
+	uint64_t gen, prevgen, filegen;
 	size_t i, nbefore;
-	int lockfd, rc, wasbroken, replaced_broken = 0;
+	int lockfd, rc, arc = 0, wasbroken, replace_broken = 0, absent;
 
+	memset(&t, 0, sizeof(t));
 	lockfd = lock_take(f, emergency ? FLAGS_EMERGENCY_WAIT_MS : FLAGS_LOCK_WAIT_MS);
 	/* the emergency rollback writes even when the lock cannot be had */
 	if (lockfd < 0 && !emergency) {
 		errbuf_printf(err, errlen, "%s: cannot lock: %s", f->lock_path, strerror(-lockfd));
 		return lockfd;
 	}
+	absent = access(f->path, F_OK) != 0 && errno == ENOENT;
 	rc = read_snapshot(f, &s, emergency ? &text : NULL);
 	if (rc != 0 && emergency) {
 		/* unreadable (too large, I/O error, a directory): replace it like a broken one */
+		snprintf(broken_msg, sizeof(broken_msg), "%s", s.error);
 		s.broken = 1;
 		rc = 0;
 	}
@@ -837,27 +1170,23 @@ write_locked(struct flags *f, size_t n, const char *const *names, const char *co
 		rc = -EBADMSG;
 		goto fail;
 	}
-	if (s.broken) {
-		char corrupt[4200], older[4300];
-		struct stat st;
-
-		snprintf(corrupt, sizeof(corrupt), "%s.corrupt", f->path);
-		if (stat(corrupt, &st) == 0) {
-			snprintf(older, sizeof(older), "%s.%lld", corrupt, (long long)time(NULL));
-			rename(corrupt, older);
-		}
-		if (rename(f->path, corrupt) != 0) {
-			rc = -errno;
-			errbuf_printf(err, errlen, "%s: cannot keep the broken file as %s: %s", f->path,
-			    corrupt, strerror(errno));
+	if ((rc = audit_scan(f, &t)) != 0) {
+		if (!emergency) {
+			errbuf_printf(err, errlen, "%s: cannot read: %s", f->audit_path, strerror(-rc));
 			goto fail;
 		}
+		rc = 0;
+	}
+	if (s.broken) {
+		if (broken_msg[0] == '\0')
+			snprintf(broken_msg, sizeof(broken_msg), "%s", s.error);
 		if (s.generation < f->generation)
 			s.generation = f->generation;
 		s.broken = 0;
 		s.error[0] = '\0';
-		replaced_broken = 1;
+		replace_broken = 1;
 	}
+	filegen = s.generation;
 	prevgen = f->generation;
 	wasbroken = f->broken;
 	before = entries_dup(f);
@@ -870,9 +1199,15 @@ write_locked(struct flags *f, size_t n, const char *const *names, const char *co
 	/* never go back, even if the file was deleted or reset by hand */
 	if (f->generation < prevgen)
 		f->generation = prevgen;
-	/* a hand edit not yet re-read (inotify is asynchronous) is audited before we build on it */
-	if (!replaced_broken)
+	if (!replace_broken && !absent) {
+		/* a hand edit not yet re-read (inotify is asynchronous) is audited before we build on it */
 		note_changes(f, before, nbefore, prevgen, wasbroken);
+		if ((rc = reconcile_locked(f, filegen, &t, err, errlen)) != 0) {
+			if (!emergency)
+				goto fail;
+			rc = 0;
+		}
+	}
 	work = entries_dup(f);
 	ch = calloc(n ? n : 1, sizeof(*ch));
 	if (work == NULL || ch == NULL) {
@@ -902,41 +1237,154 @@ write_locked(struct flags *f, size_t n, const char *const *names, const char *co
 		e->value = v;
 		e->isset = 1;
 	}
-	gen = f->generation + 1;
-	if ((rc = serialise(f, work, f->n, gen, who, &out)) != 0) {
+	/* a generation is never used twice, even one that never reached the file */
+	gen = (t.known && t.gen > f->generation ? t.gen : f->generation) + 1;
+	stamp_now(f, &st);
+	if (replace_broken || absent) {
+		char note[900];
+
+		if (replace_broken)
+			snprintf(note, sizeof(note), "%s was broken (%s): kept as %s.corrupt, the other "
+			    "flags are back to their defaults", f->path, broken_msg, f->path);
+		else
+			snprintf(note, sizeof(note), "%s was missing: the other flags are back to "
+			    "their defaults", f->path);
+		audit_line(&lines, &st, "recovery", NULL, NULL, NULL, note, gen);
+	}
+	for (i = 0; i < n; i++)
+		audit_line(&lines, &st, who, ch[i].name, &ch[i].old, &ch[i].new, reason, gen);
+	if ((rc = serialise(work, f->n, gen, who, &st, &out)) != 0 || lines.oom) {
+		rc = -ENOMEM;
 		errbuf_printf(err, errlen, "out of memory");
 		goto fail;
+	}
+	/* write-ahead: the audit records are durable before the file changes */
+	if ((arc = audit_flush(f, &lines)) != 0) {
+		if (!emergency) {
+			rc = arc;
+			errbuf_printf(err, errlen, "%s: audit append failed, flags not written: %s",
+			    f->audit_path, strerror(-arc));
+			goto fail;
+		}
+		/* the rollback goes on; the next opener audits the unaudited generation */
+	}
+	hook_at("audited");
+	if (replace_broken) {
+		char corrupt[4200], older[4300];
+		struct stat sb;
+
+		snprintf(corrupt, sizeof(corrupt), "%s.corrupt", f->path);
+		if (stat(corrupt, &sb) == 0) {
+			snprintf(older, sizeof(older), "%s.%lld", corrupt, (long long)time(NULL));
+			rename(corrupt, older);
+		}
+		/* a hard link keeps the broken file without a moment where PATH is missing */
+		if (link(f->path, corrupt) != 0 && rename(f->path, corrupt) != 0) {
+			rc = -errno;
+			errbuf_printf(err, errlen, "%s: cannot keep the broken file as %s: %s", f->path,
+			    corrupt, strerror(errno));
+			goto fail;
+		}
 	}
 	if ((rc = fs_write_atomic(f->path, out.p, out.len, 0644)) != 0) {
 		errbuf_printf(err, errlen, "%s: write failed: %s", f->path, strerror(-rc));
 		goto fail;
 	}
+	hook_at("written");
 	memcpy(f->e, work, f->n * sizeof(*work));
 	f->generation = gen;
 	f->broken = 0;
 	f->error[0] = '\0';
-	if (f->audit_path != NULL) {
-		struct buf lines = { 0 };
-		int arc;
-
-		/* one append for the whole write: one fdatasync, and no reader sees half of it */
-		for (i = 0; i < n; i++)
-			audit_line(f, &lines, who, ch[i].name, &ch[i].old, &ch[i].new, reason, gen);
-		if ((arc = audit_flush(f, &lines)) != 0) {
-			/* the flags are written; say the journal is not */
-			errbuf_printf(err, errlen, "%s: audit append failed: %s", f->audit_path,
-			    strerror(-arc));
-			rc = arc;
-		}
+	if (arc != 0) {
+		/* the flags are written; say the journal is not */
+		errbuf_printf(err, errlen, "%s: audit append failed: %s", f->audit_path,
+		    strerror(-arc));
+		rc = arc;
 	}
 fail:
 	lock_release(lockfd);
+	audit_tail_free(&t);
 	snapshot_free(&s);
+	free(lines.p);
 	free(text);
 	free(out.p);
 	free(work);
 	free(before);
 	free(ch);
+	return rc;
+}
+
+/*
+ * At open, under the lock: create an absent file with the safe defaults
+ * (audited first, as generation journal + 1), or reconcile an existing one
+ * with the journal.  Only a failed creation is an error; a reconciliation
+ * that cannot be done now (no lock, a read-only journal) is logged and left
+ * to the next writer.
+ */
+static int
+open_locked(struct flags *f, char *err, size_t errlen)
+{
+	struct flags_snapshot s;
+	struct audit_tail t;
+	struct buf lines = { 0 }, b = { 0 };
+	struct stamp st;
+	char note[600], msg[600] = "";
+	uint64_t gen;
+	size_t i;
+	int lockfd, rc = 0, absent = access(f->path, F_OK) != 0 && errno == ENOENT;
+
+	if (!absent && f->audit_path == NULL)
+		return 0;
+	lockfd = lock_take(f, FLAGS_LOCK_WAIT_MS);
+	if (lockfd < 0) {
+		if (!absent) {
+			log_msg(LOG_LVL_WARN, "flags", "%s: cannot lock (%s): not checked against the "
+			    "journal now", f->lock_path, strerror(-lockfd));
+			return 0;
+		}
+		errbuf_printf(err, errlen, "%s: cannot lock: %s", f->lock_path, strerror(-lockfd));
+		return lockfd;
+	}
+	memset(&t, 0, sizeof(t));
+	if (audit_scan(f, &t) != 0)
+		t.known = 0;
+	absent = access(f->path, F_OK) != 0 && errno == ENOENT;
+	if (absent) {
+		gen = (t.known ? t.gen : 0) + 1;
+		stamp_now(f, &st);
+		if (gen > 1)
+			snprintf(note, sizeof(note), "%s was missing (the journal's last generation is "
+			    "%" PRIu64 "): created with the safe defaults", f->path, gen - 1);
+		else
+			snprintf(note, sizeof(note), "created with the safe defaults");
+		for (i = 0; i < f->n; i++) {
+			f->e[i].isset = 1;
+			audit_line(&lines, &st, "rolloutd (defaults)", f->e[i].name, NULL,
+			    &f->e[i].value, note, gen);
+		}
+		rc = serialise(f->e, f->n, gen, "rolloutd (defaults)", &st, &b);
+		if (rc == 0 && (rc = audit_flush(f, &lines)) != 0) {
+			/* a journal we cannot write does not stop the store: the next opener audits it */
+			log_msg(LOG_LVL_WARN, "flags", "%s: audit append failed (%s): %s is created "
+			    "without its audit record", f->audit_path, strerror(-rc), f->path);
+			rc = 0;
+		}
+		if (rc == 0)
+			hook_at("audited");
+		if (rc == 0)
+			rc = fs_write_atomic(f->path, b.p, b.len, 0644);
+		if (rc != 0)
+			errbuf_printf(err, errlen, "%s: cannot create: %s", f->path, strerror(-rc));
+	} else if (t.known && read_snapshot(f, &s, NULL) == 0) {
+		if (!s.broken && apply_snapshot(f, &s) == 0 &&
+		    reconcile_locked(f, s.generation, &t, msg, sizeof(msg)) != 0)
+			log_msg(LOG_LVL_WARN, "flags", "%s", msg);
+		snapshot_free(&s);
+	}
+	lock_release(lockfd);
+	audit_tail_free(&t);
+	free(lines.p);
+	free(b.p);
 	return rc;
 }
 
@@ -1025,32 +1473,8 @@ flags_open(struct flags **out, const char *path, const char *audit_path, char *e
 	}
 	free(dir);
 	dir = NULL;
-	if (access(path, F_OK) != 0 && errno == ENOENT) {
-		/* create with safe defaults, through the normal locked, audited path */
-		int lockfd = lock_take(f, FLAGS_LOCK_WAIT_MS);
-
-		if (lockfd < 0) {
-			rc = lockfd;
-			errbuf_printf(err, errlen, "%s: cannot lock: %s", f->lock_path, strerror(-rc));
-			goto fail;
-		}
-		if (access(path, F_OK) != 0 && errno == ENOENT) {
-			struct buf b = { 0 };
-
-			for (i = 0; i < f->n; i++)
-				f->e[i].isset = 1;
-			rc = serialise(f, f->e, f->n, 1, "rolloutd (defaults)", &b);
-			if (rc == 0)
-				rc = fs_write_atomic(path, b.p, b.len, 0644);
-			free(b.p);
-			if (rc != 0) {
-				lock_release(lockfd);
-				errbuf_printf(err, errlen, "%s: cannot create: %s", path, strerror(-rc));
-				goto fail;
-			}
-		}
-		lock_release(lockfd);
-	}
+	if ((rc = open_locked(f, err, errlen)) != 0)
+		goto fail;
 	rc = read_snapshot(f, &s, NULL);
 	if (rc != 0) {
 		errbuf_printf(err, errlen, "%s", s.error);
@@ -1148,39 +1572,54 @@ int
 flags_reload(struct flags *f, char *err, size_t errlen)
 {
 	struct flags_snapshot s;
-	struct flag_entry *before;
+	struct audit_tail t;
+	struct flag_entry *before = NULL;
+	char msg[600];
 	size_t nbefore;
-	uint64_t genbefore = f->generation;
-	int wasbroken = f->broken, changed, rc;
+	uint64_t genbefore = f->generation, filegen;
+	int wasbroken = f->broken, rc, lockfd = -1;
+
+	memset(&t, 0, sizeof(t));
 
 	rc = read_snapshot(f, &s, NULL);
+	if (rc == 0 && !s.broken && s.generation != genbefore && f->audit_path != NULL &&
+	    (lockfd = lock_take(f, 200)) >= 0) {
+		/* another generation: check it against the journal, under the lock */
+		snapshot_free(&s);
+		rc = read_snapshot(f, &s, NULL);
+		if (audit_scan(f, &t) != 0)
+			t.known = 0;
+	}
 	if (rc != 0) {
 		errbuf_printf(err, errlen, "%s", s.error);
-		return rc;
+		goto out;
 	}
 	before = entries_dup(f);
 	nbefore = f->n;
 	if (before == NULL) {
-		snapshot_free(&s);
-		return -ENOMEM;
+		rc = -ENOMEM;
+		goto out;
 	}
-	if ((rc = apply_snapshot(f, &s)) != 0) {
-		free(before);
-		snapshot_free(&s);
-		return rc;
-	}
-	snapshot_free(&s);
+	filegen = s.generation;
+	if ((rc = apply_snapshot(f, &s)) != 0)
+		goto out;
 	if (f->broken) {
-		free(before);
 		errbuf_printf(err, errlen, "%s", f->error);
-		return -EBADMSG;
+		rc = -EBADMSG;
+		goto out;
 	}
 	/* the generation never goes back in memory, even if the file was reset by hand */
 	if (f->generation < genbefore)
 		f->generation = genbefore;
-	changed = note_changes(f, before, nbefore, genbefore, wasbroken);
+	if (lockfd >= 0 && reconcile_locked(f, filegen, &t, msg, sizeof(msg)) != 0)
+		log_msg(LOG_LVL_WARN, "flags", "%s", msg);
+	rc = note_changes(f, before, nbefore, genbefore, wasbroken);
+out:
+	lock_release(lockfd);
+	audit_tail_free(&t);
+	snapshot_free(&s);
 	free(before);
-	return changed;
+	return rc;
 }
 
 int

@@ -9,9 +9,13 @@
  *   emergencyRollback   bool   false
  *   rolloutPhase        string "disabled"
  * plus any the plan declares (flags_declare).  Every write takes an
- * exclusive flock on PATH.lock, re-reads the file, bumps `generation`,
- * writes temp + fsync + rename + fsync(dir), then appends an audit record
- * (time, who, old -> new, reason) to the journal file given at open.
+ * exclusive flock on PATH.lock, re-reads the file and the journal's end,
+ * bumps `generation`, appends its audit records (time, who, old -> new,
+ * reason, generation) to the journal file given at open and fsyncs them,
+ * and only then writes temp + fsync + rename + fsync(dir): write-ahead.
+ * Opening (and every write) reconciles a file and a journal that disagree
+ * (a writer stopped between the two, a file without audit record) with
+ * who="recovery" records; see rolloutd.flags(5) RECOVERY.
  */
 #ifndef ROLLOUT_FLAGS_H
 #define ROLLOUT_FLAGS_H
@@ -86,6 +90,14 @@ int flags_set_many(struct flags *f, size_t n, const char *const *names,
  */
 int flags_emergency_rollback(struct flags *f, const char *who, const char *reason,
     char *err, size_t errlen);
+
+/*
+ * For crash tests only: call HOOK(POINT) at the named points of every
+ * write ("audited": the audit records are durable, the file not yet
+ * replaced; "written": the file is replaced).  A hook that kills the
+ * process there simulates a crash.  NULL removes it.
+ */
+void flags_test_hook(void (*hook)(const char *point));
 
 /* Names of all flags (built-in then declared), for listing. N set to the count. */
 const char *const *flags_names(const struct flags *f, size_t *n);

@@ -55,7 +55,9 @@ expect 0 enable-parallel
 assert_contains "$TMP/out" "daemon not running: wrote $FLAGS directly" "offline message"
 flag_is enableParallelMode true
 flag_is generation 2
-[ "$(audit_count)" = 1 ] || fail "expected 1 audit line, got $(audit_count)"
+# the file's creation (generation 1, one record per flag) is audited before it, then the write
+[ "$(audit_count)" = 6 ] || fail "expected 6 audit lines, got $(audit_count)"
+[ "$(grep -c '"who":"rolloutd (defaults)".*"generation":1}' "$JOURNAL")" = 5 ] || fail "creation not audited"
 
 expect 0 set-traffic 25 --force --reason "canary by hand"
 assert_contains "$TMP/out" "daemon not running: wrote $FLAGS directly" "offline message"
@@ -83,6 +85,7 @@ flag_is hybridTrafficPercent 7
 $PY - "$JOURNAL" <<'EOF' || fail "audit records"
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1])]
+recs = [r for r in recs if r["who"] != "rolloutd (defaults)"]
 assert all(r["kind"] == "flag" and r["who"] == "e2e" for r in recs), recs
 gens = [r["generation"] for r in recs]
 assert gens == sorted(gens), gens

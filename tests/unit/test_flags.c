@@ -77,7 +77,7 @@ read_file(const char *path)
 
 /* Parse the audit journal; returns an array of objects (caller decrefs). */
 static json_t *
-read_audit(const char *path)
+read_audit_all(const char *path)
 {
 	json_t *arr = json_array();
 	char *text, *line, *save = NULL;
@@ -97,6 +97,23 @@ read_audit(const char *path)
 	return arr;
 }
 
+/* The audit records without the file's creation (who="rolloutd (defaults)"). */
+static json_t *
+read_audit(const char *path)
+{
+	json_t *all = read_audit_all(path), *arr = json_array(), *o;
+	size_t i;
+
+	json_array_foreach(all, i, o) {
+		const char *who = json_string_value(json_object_get(o, "who"));
+
+		if (who == NULL || strcmp(who, "rolloutd (defaults)") != 0)
+			json_array_append(arr, o);
+	}
+	json_decref(all);
+	return arr;
+}
+
 static void
 open_ok(struct fx *x, struct flags **f)
 {
@@ -113,6 +130,8 @@ flags_open__absent_file__safe_defaults_written(void **state)
 	struct flags *f;
 	struct flag_value v;
 	char *text;
+	json_t *a, *o;
+	size_t i;
 
 	open_ok(x, &f);
 	assert_false(flags_broken(f));
@@ -131,6 +150,15 @@ flags_open__absent_file__safe_defaults_written(void **state)
 	assert_non_null(strstr(text, "generation = 1;"));
 	free(text);
 	flags_close(f);
+	/* the creation is audited too: one record per flag, generation 1, old null */
+	a = read_audit_all(x->audit);
+	assert_int_equal(json_array_size(a), 5);
+	json_array_foreach(a, i, o) {
+		assert_string_equal(json_string_value(json_object_get(o, "who")), "rolloutd (defaults)");
+		assert_int_equal(json_integer_value(json_object_get(o, "generation")), 1);
+		assert_true(json_is_null(json_object_get(o, "old")));
+	}
+	json_decref(a);
 }
 
 static void
@@ -306,8 +334,13 @@ flags_open__syntax_error__line_reported_writes_refused(void **state)
 	assert_int_equal(flags_generation(f), 42);
 	flags_close(f);
 	a = read_audit(x->audit);
-	assert_int_equal(json_array_size(a), 3);
-	for (i = 0; i < 3; i++) {
+	assert_int_equal(json_array_size(a), 4);
+	/* first a note: the file was broken and is kept */
+	assert_string_equal(json_string_value(json_object_get(json_array_get(a, 0), "who")), "recovery");
+	assert_true(json_is_null(json_object_get(json_array_get(a, 0), "flag")));
+	assert_non_null(strstr(json_string_value(json_object_get(json_array_get(a, 0), "reason")),
+	    ".corrupt"));
+	for (i = 1; i < 4; i++) {
 		json_t *o = json_array_get(a, i);
 
 		assert_string_equal(json_string_value(json_object_get(o, "who")), "oncall");
@@ -692,6 +725,379 @@ flags_set__two_processes_hammering__no_lost_update(void **state)
 	flags_close(f);
 }
 
+/* ------------------------------------------------------------------ */
+/* Crashes between the audit and the file (write-ahead, recovery)       */
+
+static const char *crash_at;
+
+static void
+crash_hook(const char *point)
+{
+	if (crash_at != NULL && strcmp(point, crash_at) == 0)
+		raise(SIGKILL);
+}
+
+/* Run FN(X) in a child that is killed at POINT; asserts that it was. */
+static void
+run_killed_at(struct fx *x, const char *point, void (*fn)(struct fx *x))
+{
+	pid_t pid = fork();
+	int status;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		crash_at = point;
+		flags_test_hook(crash_hook);
+		fn(x);
+		_exit(0);     /* not reached when the hook fired */
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGKILL);
+}
+
+static uint64_t
+file_generation(const char *path)
+{
+	char *text = NULL;
+	unsigned long long g = 0;
+	size_t len, i;
+
+	assert_int_equal(fs_read_all(path, 1 << 20, &text, &len), 0);
+	for (i = 0; i + 13 <= len; i++)
+		if (strncmp(text + i, "generation = ", 13) == 0) {
+			g = strtoull(text + i + 13, NULL, 10);
+			break;
+		}
+	free(text);
+	return (uint64_t)g;
+}
+
+static size_t
+count_recovery(json_t *a)
+{
+	size_t i, n = 0;
+	json_t *o;
+
+	json_array_foreach(a, i, o)
+		if (!strcmp(json_string_value(json_object_get(o, "who")), "recovery"))
+			n++;
+	return n;
+}
+
+/*
+ * The crash invariant, once the next opener has reconciled: the file parses; the records naming a flag of one
+ * generation come from one write (one who, one time, each flag once) and
+ * generations never go down; the file's generation has records; replaying
+ * every record's "new" in order gives the file's values.
+ */
+static void
+assert_consistent(struct fx *x)
+{
+	struct flags *f;
+	json_t *a = read_audit_all(x->audit), *o, *last = json_object();
+	char err[512] = "", buf[160];
+	const char *const *names;
+	size_t i, n;
+	long long prevgen = -1, filegen;
+	int filegen_seen = 0;
+
+	if (flags_open(&f, x->path, NULL, err, sizeof(err)) != 0)
+		fail_msg("the flags file does not open: %s", err);
+	filegen = (long long)flags_generation(f);
+	for (i = 0; i < json_array_size(a); i++) {
+		long long g;
+		const char *who, *name;
+		json_int_t t;
+		size_t j;
+
+		o = json_array_get(a, i);
+		g = json_integer_value(json_object_get(o, "generation"));
+		name = json_string_value(json_object_get(o, "flag"));
+		if (g < prevgen)
+			fail_msg("record %zu: generation %lld after %lld", i, g, prevgen);
+		prevgen = g;
+		if (name == NULL)
+			continue;
+		if (g == filegen)
+			filegen_seen = 1;
+		json_object_set(last, name, json_object_get(o, "new"));
+		who = json_string_value(json_object_get(o, "who"));
+		t = json_integer_value(json_object_get(o, "t_ms"));
+		/* the other records of this generation: same write */
+		for (j = i + 1; j < json_array_size(a); j++) {
+			json_t *p = json_array_get(a, j);
+			const char *pn = json_string_value(json_object_get(p, "flag"));
+
+			if (json_integer_value(json_object_get(p, "generation")) != g)
+				break;
+			if (pn == NULL)
+				continue;
+			if (strcmp(who, json_string_value(json_object_get(p, "who"))) != 0 ||
+			    t != json_integer_value(json_object_get(p, "t_ms")))
+				fail_msg("generation %lld audited by two writes (%s, %s)", g, who,
+				    json_string_value(json_object_get(p, "who")));
+			if (strcmp(pn, name) == 0)
+				fail_msg("generation %lld audits %s twice", g, name);
+		}
+	}
+	if (!filegen_seen)
+		fail_msg("the file's generation %lld has no audit record", filegen);
+	names = flags_names(f, &n);
+	for (i = 0; i < n; i++) {
+		struct flag_value v;
+		json_t *want = json_object_get(last, names[i]);
+		char *w;
+
+		if (want == NULL)
+			continue;
+		assert_int_equal(flags_get(f, names[i], &v), 0);
+		flag_value_str(&v, buf, sizeof(buf));
+		w = json_dumps(want, JSON_ENCODE_ANY);
+		if (json_is_string(want) ? strcmp(json_string_value(want), buf) != 0 :
+		    strcmp(w, buf) != 0)
+			fail_msg("%s: the file has %s, the audit replay %s", names[i], buf, w);
+		free(w);
+	}
+	json_decref(last);
+	json_decref(a);
+	flags_close(f);
+}
+
+static void
+child_set_two(struct fx *x)
+{
+	const char *names[] = { "hybridTrafficPercent", "enableHybridSystem" };
+	const char *values[] = { "40", "true" };
+	struct flags *f;
+	char err[256];
+
+	open_ok(x, &f);
+	flags_set_many(f, 2, names, values, "alice", "canary", err, sizeof(err));
+}
+
+static void
+flags_set__killed_after_audit__completed_on_open(void **state)
+{
+	struct fx *x = *state;
+	struct flags *f;
+	char err[256], *text;
+	json_t *a, *o;
+	size_t n;
+
+	open_ok(x, &f);
+	assert_int_equal(flags_set(f, "hybridTrafficPercent", "5", "ops", NULL, err, sizeof(err)), 0);
+	flags_close(f);
+	run_killed_at(x, "audited", child_set_two);
+	/* the records of generation 3 are there, the file is still generation 2 */
+	assert_int_equal(file_generation(x->path), 2);
+	a = read_audit(x->audit);
+	o = json_array_get(a, json_array_size(a) - 1);
+	assert_int_equal(json_integer_value(json_object_get(o, "generation")), 3);
+	json_decref(a);
+	/* the next opener completes the write, says so, and writes it as alice would have */
+	open_ok(x, &f);
+	assert_int_equal(flags_generation(f), 3);
+	assert_int_equal(flags_get_int(f, "hybridTrafficPercent"), 40);
+	assert_int_equal(flags_get_bool(f, "enableHybridSystem"), 1);
+	flags_close(f);
+	text = read_file(x->path);
+	assert_non_null(strstr(text, " by alice."));
+	free(text);
+	a = read_audit(x->audit);
+	assert_int_equal(count_recovery(a), 1);
+	o = json_array_get(a, json_array_size(a) - 1);
+	assert_string_equal(json_string_value(json_object_get(o, "who")), "recovery");
+	assert_true(json_is_null(json_object_get(o, "flag")));
+	assert_int_equal(json_integer_value(json_object_get(o, "generation")), 3);
+	assert_non_null(strstr(json_string_value(json_object_get(o, "reason")),
+	    "had not reached"));
+	n = json_array_size(a);
+	json_decref(a);
+	assert_consistent(x);
+	/* once only: opening again finds nothing to do */
+	open_ok(x, &f);
+	flags_close(f);
+	a = read_audit(x->audit);
+	assert_int_equal(json_array_size(a), n);
+	json_decref(a);
+}
+
+static void
+child_rollback(struct fx *x)
+{
+	struct flags *f;
+	char err[256];
+
+	flags_open(&f, x->path, x->audit, err, sizeof(err));
+	flags_emergency_rollback(f, "oncall", "killed", err, sizeof(err));
+}
+
+static void
+flags_emergency_rollback__killed_after_rename__nothing_to_recover(void **state)
+{
+	struct fx *x = *state;
+	struct flags *f;
+	char err[256];
+	json_t *a;
+
+	open_ok(x, &f);
+	assert_int_equal(flags_set(f, "hybridTrafficPercent", "20", "ops", NULL, err, sizeof(err)), 0);
+	flags_close(f);
+	run_killed_at(x, "written", child_rollback);
+	open_ok(x, &f);
+	assert_int_equal(flags_generation(f), 3);
+	assert_int_equal(flags_traffic(f), 0);
+	assert_int_equal(flags_get_bool(f, "emergencyRollback"), 1);
+	flags_close(f);
+	a = read_audit(x->audit);
+	assert_int_equal(count_recovery(a), 0);
+	json_decref(a);
+	assert_consistent(x);
+}
+
+static void
+flags_emergency_rollback__killed_after_audit__rollback_completed(void **state)
+{
+	struct fx *x = *state;
+	struct flags *f;
+	char err[256];
+
+	open_ok(x, &f);
+	assert_int_equal(flags_set(f, "hybridTrafficPercent", "20", "ops", NULL, err, sizeof(err)), 0);
+	flags_close(f);
+	run_killed_at(x, "audited", child_rollback);
+	assert_int_equal(file_generation(x->path), 2);
+	/* the next writer (not only an opener) completes it first, then writes its own */
+	open_ok(x, &f);
+	assert_int_equal(flags_traffic(f), 0);
+	assert_int_equal(flags_get_bool(f, "emergencyRollback"), 1);
+	assert_int_equal(flags_set(f, "rolloutPhase", "gradual", "engine", NULL, err, sizeof(err)), 0);
+	assert_int_equal(flags_generation(f), 4);
+	flags_close(f);
+	assert_consistent(x);
+}
+
+static void
+child_open(struct fx *x)
+{
+	struct flags *f;
+
+	open_ok(x, &f);
+}
+
+static void
+flags_open__killed_while_creating__recreated_with_next_generation(void **state)
+{
+	struct fx *x = *state;
+	struct flags *f;
+	json_t *a, *o;
+
+	run_killed_at(x, "audited", child_open);
+	assert_int_not_equal(access(x->path, F_OK), 0);
+	open_ok(x, &f);
+	/* generation 1 was audited but never written: the file starts at 2 and says why */
+	assert_int_equal(flags_generation(f), 2);
+	flags_close(f);
+	a = read_audit_all(x->audit);
+	o = json_array_get(a, json_array_size(a) - 1);
+	assert_int_equal(json_integer_value(json_object_get(o, "generation")), 2);
+	assert_non_null(strstr(json_string_value(json_object_get(o, "reason")), "was missing"));
+	json_decref(a);
+	assert_consistent(x);
+}
+
+static void
+flags_open__file_without_audit__values_recorded(void **state)
+{
+	struct fx *x = *state;
+	struct flags *f;
+	char err[256], dir[320];
+	json_t *a, *o;
+	size_t i;
+
+	/* written before its audit record by an older rolloutd, killed before the append */
+
+	snprintf(dir, sizeof(dir), "%s/config", x->dir);
+	assert_int_equal(fs_mkdir_p(dir, 0755), 0);
+	write_file(x->path, "generation = 7;\nhybridTrafficPercent = 15;\nenableHybridSystem = true;\n");
+	open_ok(x, &f);
+	assert_int_equal(flags_generation(f), 7);
+	assert_int_equal(flags_get_int(f, "hybridTrafficPercent"), 15);
+	/* a write builds on it, with the next generation */
+	assert_int_equal(flags_set(f, "hybridTrafficPercent", "0", "ops", NULL, err, sizeof(err)), 0);
+	assert_int_equal(flags_generation(f), 8);
+	flags_close(f);
+	a = read_audit(x->audit);
+	/* a note, then the five values as generation 7, then the write */
+	assert_int_equal(json_array_size(a), 7);
+	o = json_array_get(a, 0);
+	assert_string_equal(json_string_value(json_object_get(o, "who")), "recovery");
+	assert_non_null(strstr(json_string_value(json_object_get(o, "reason")), "no audit record"));
+	for (i = 0; i < 6; i++)
+		assert_int_equal(json_integer_value(json_object_get(json_array_get(a, i),
+		    "generation")), 7);
+	o = json_array_get(a, 2);
+	assert_string_equal(json_string_value(json_object_get(o, "flag")), "enableParallelMode");
+	json_decref(a);
+	assert_consistent(x);
+}
+
+static void
+flags_open__file_behind_journal__kept_as_next_generation(void **state)
+{
+	struct fx *x = *state;
+	struct flags *f;
+	char err[256];
+	json_t *a;
+
+	open_ok(x, &f);
+	assert_int_equal(flags_set(f, "hybridTrafficPercent", "5", "ops", NULL, err, sizeof(err)), 0);
+	assert_int_equal(flags_set(f, "hybridTrafficPercent", "15", "ops", NULL, err, sizeof(err)), 0);
+	flags_close(f);
+	/* a backup of generation 1 is restored by hand */
+	write_file(x->path, "generation = 1;\nhybridTrafficPercent = 0;\n");
+	open_ok(x, &f);
+	assert_int_equal(flags_generation(f), 4);
+	assert_int_equal(flags_get_int(f, "hybridTrafficPercent"), 0);
+	flags_close(f);
+	assert_int_equal(file_generation(x->path), 4);
+	a = read_audit(x->audit);
+	assert_int_equal(count_recovery(a), 6);
+	json_decref(a);
+	assert_consistent(x);
+}
+
+/* Many writers killed at every point, in turn: the invariant holds after each. */
+static void
+flags_set__killed_at_each_point_repeatedly__always_consistent(void **state)
+{
+	static const char *const points[] = { "audited", "written" };
+	static void (*const fns[])(struct fx *) = { child_set_two, child_rollback };
+	struct fx *x = *state;
+	struct flags *f;
+	char err[256];
+	int k;
+
+	open_ok(x, &f);
+	flags_close(f);
+	for (k = 0; k < 12; k++) {
+		run_killed_at(x, points[k % 2], fns[(k / 2) % 2]);
+		if (k % 3 == 0) {
+			/* a normal write in between, which reconciles first */
+			open_ok(x, &f);
+			assert_int_equal(flags_set(f, "emergencyRollback", "false", "ops", NULL, err,
+			    sizeof(err)), 0);
+			flags_close(f);
+		} else {
+			/* the next opener reconciles */
+			open_ok(x, &f);
+			flags_close(f);
+		}
+		assert_consistent(x);
+	}
+}
+
 int
 main(void)
 {
@@ -712,6 +1118,13 @@ main(void)
 		cmocka_unit_test_setup_teardown(flags_set__unreloaded_hand_edit__audited_before_the_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(flags_set_clock__virtual_time__in_audit_records, setup, teardown),
 		cmocka_unit_test_setup_teardown(flags_set__two_processes_hammering__no_lost_update, setup, teardown),
+		cmocka_unit_test_setup_teardown(flags_set__killed_after_audit__completed_on_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(flags_emergency_rollback__killed_after_rename__nothing_to_recover, setup, teardown),
+		cmocka_unit_test_setup_teardown(flags_emergency_rollback__killed_after_audit__rollback_completed, setup, teardown),
+		cmocka_unit_test_setup_teardown(flags_open__killed_while_creating__recreated_with_next_generation, setup, teardown),
+		cmocka_unit_test_setup_teardown(flags_open__file_without_audit__values_recorded, setup, teardown),
+		cmocka_unit_test_setup_teardown(flags_open__file_behind_journal__kept_as_next_generation, setup, teardown),
+		cmocka_unit_test_setup_teardown(flags_set__killed_at_each_point_repeatedly__always_consistent, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
