@@ -47,8 +47,9 @@ fs_fsync_parent(const char *path)
 	return rc;
 }
 
-int
-fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+/* Temp file next to PATH, write, (fsync), rename; then fsync the directory when SYNC. */
+static int
+write_rename(const char *path, const void *data, size_t len, mode_t mode, int sync)
 {
 	char tmp[4200];
 	int fd, rc;
@@ -60,7 +61,7 @@ fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 		return -errno;
 	if ((rc = write_full(fd, data, len)) != 0)
 		goto fail;
-	if (fchmod(fd, mode) != 0 || fsync(fd) != 0) {
+	if (fchmod(fd, mode) != 0 || (sync && fsync(fd) != 0)) {
 		rc = -errno;
 		goto fail;
 	}
@@ -74,12 +75,24 @@ fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 		rc = -errno;
 		goto fail;
 	}
-	return fs_fsync_parent(path);
+	return sync ? fs_fsync_parent(path) : 0;
 fail:
 	if (fd >= 0)
 		close(fd);
 	unlink(tmp);
 	return rc;
+}
+
+int
+fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+	return write_rename(path, data, len, mode, 1);
+}
+
+int
+fs_write_replace(const char *path, const void *data, size_t len, mode_t mode)
+{
+	return write_rename(path, data, len, mode, 0);
 }
 
 int

@@ -13,6 +13,15 @@
 
 /* Atomically replace PATH with LEN bytes of DATA (mode MODE).  0 or -errno. */
 int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/*
+ * Replace PATH with LEN bytes of DATA (mode MODE) through a temp file and
+ * rename(2), without fsync: readers see the old file or the new one, but
+ * after a crash the new contents may be lost (the old ones, or on some
+ * file systems an empty file, remain).  For caches that can be rebuilt or
+ * are allowed to be a little stale (the whale rules' activity files); costs
+ * no disk flush.  0 or -errno.
+ */
+int fs_write_replace(const char *path, const void *data, size_t len, mode_t mode);
 /* fsync the directory that contains PATH.  0 or -errno. */
 int fs_fsync_parent(const char *path);
 /* mkdir -p with MODE for each created component.  0 or -errno. */

@@ -1,6 +1,7 @@
 /* promexp.c — the Prometheus text exposition of rolloutd's state (promexp.h). */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -514,15 +515,29 @@ emit_pipeline(FILE *f, const struct promexp_input *in)
 double
 promexp_rss_bytes(void)
 {
+	/*
+	 * Sampled every 100 ms: keep /proc/self/statm open and pread it (one
+	 * syscall instead of fopen + read + close and a stdio buffer each time).
+	 */
+	static int fd = -1;
+	static long page;
+	char buf[128];
 	long pages = 0, rss = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
+	ssize_t n;
 
-	if (f == NULL)
+	if (fd < 0) {
+		fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+		page = sysconf(_SC_PAGESIZE);
+		if (fd < 0)
+			return 0;
+	}
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
 		return 0;
-	if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+	buf[n] = '\0';
+	if (sscanf(buf, "%ld %ld", &pages, &rss) != 2)
 		rss = 0;
-	fclose(f);
-	return (double)rss * (double)sysconf(_SC_PAGESIZE);
+	return (double)rss * (double)page;
 }
 
 char *

@@ -73,6 +73,14 @@ struct shadow {
 	VEC(struct base_alert) balerts;
 	VEC(struct bal_check) checks;
 	int64_t horizon_ms, horizon_at_ms, now_ms;
+	/*
+	 * shadow_tick() scans the lists only when something can happen: DUE_MS is
+	 * the earliest now at which a balance check or a baseline alert becomes
+	 * decidable, CMIN_T the earliest time of an undecided candidate alert,
+	 * GC_MS the earliest now at which a decided alert is forgotten
+	 * (INT64_MAX: none).  Kept exact, so decisions do not change.
+	 */
+	int64_t due_ms, cmin_t, gc_ms;
 	struct shadow_stats st;
 	uint64_t dropped;
 	struct mismatch mm[SHADOW_MISMATCHES];
@@ -104,6 +112,7 @@ shadow_create(struct shadow **out, const struct shadow_opts *o)
 		s->o.settle_ms = 10000;
 	if (s->o.retain_ms <= 0)
 		s->o.retain_ms = 48LL * 3600 * 1000;
+	s->due_ms = s->cmin_t = s->gc_ms = INT64_MAX;
 	s->nslots = 1024;
 	s->accts = calloc(s->nslots, sizeof(*s->accts));
 	if (s->accts == NULL) {
@@ -286,6 +295,8 @@ shadow_baseline_snapshot(struct shadow *s, const struct rollout_snapshot *snap)
 		c.t = snap->taken_ms;
 		c.v = e->total ? e->total : rules_total(&e->data);
 		VEC_PUSH(s->checks, c);
+		if (c.t + s->o.lag_ms + s->o.settle_ms < s->due_ms)
+			s->due_ms = c.t + s->o.lag_ms + s->o.settle_ms;
 	}
 	shadow_horizon(s, snap->taken_ms);
 }
@@ -308,6 +319,8 @@ shadow_alert(struct shadow *s, const struct rules_alert *a)
 		c.amount = a->amount;
 		snprintf(c.account, sizeof(c.account), "%s", a->account);
 		VEC_PUSH(s->calerts, c);
+		if (c.t < s->cmin_t)
+			s->cmin_t = c.t;
 	} else if (strcmp(a->system, "baseline") == 0) {
 		struct base_alert b;
 
@@ -324,6 +337,8 @@ shadow_alert(struct shadow *s, const struct rules_alert *a)
 		b.amount = a->amount;
 		snprintf(b.account, sizeof(b.account), "%s", a->account);
 		VEC_PUSH(s->balerts, b);
+		if (b.e + s->o.lag_ms + s->o.settle_ms < s->due_ms)
+			s->due_ms = b.e + s->o.lag_ms + s->o.settle_ms;
 		shadow_horizon(s, b.e);
 	}
 }
@@ -555,16 +570,34 @@ shadow_decide_cand(struct shadow *s, struct cand_alert *c)
 	snprintf(m->detail, sizeof(m->detail), "candidate-only alert (coverage gain)");
 }
 
+/* May an undecided candidate alert be decided at NOW_MS? */
+static int
+shadow_cand_due(const struct shadow *s, int64_t now_ms)
+{
+	return s->cmin_t != INT64_MAX && s->horizon_ms - s->o.lag_ms >= s->cmin_t &&
+	    now_ms >= s->horizon_at_ms + s->o.settle_ms;
+}
+
+static int64_t
+shadow_min(int64_t a, int64_t b)
+{
+	return a < b ? a : b;
+}
+
 size_t
 shadow_tick(struct shadow *s, int64_t now_ms)
 {
 	size_t decided = 0, k;
 	int64_t wait = s->o.lag_ms + s->o.settle_ms;
+	int64_t due = INT64_MAX, cmin = INT64_MAX, gc = INT64_MAX;
 
 	if (now_ms > s->now_ms)
 		s->now_ms = now_ms;
 	if (s->horizon_at_ms == 0 && s->horizon_ms)
 		s->horizon_at_ms = now_ms;
+	/* called after every batch of events: most calls have nothing to do */
+	if (now_ms < s->due_ms && now_ms < s->gc_ms && !shadow_cand_due(s, now_ms))
+		return 0;
 	/* balance checks */
 	k = 0;
 	for (size_t i = 0; i < s->checks.n; i++) {
@@ -572,6 +605,7 @@ shadow_tick(struct shadow *s, int64_t now_ms)
 			shadow_decide_check(s, &s->checks.v[i]);
 			decided++;
 		} else {
+			due = shadow_min(due, s->checks.v[i].t + wait);
 			s->checks.v[k++] = s->checks.v[i];
 		}
 	}
@@ -596,16 +630,33 @@ shadow_tick(struct shadow *s, int64_t now_ms)
 	/* forget what no decision can need any more */
 	k = 0;
 	for (size_t i = 0; i < s->calerts.n; i++) {
-		if (!s->calerts.v[i].decided || s->calerts.v[i].t + s->o.retain_ms > now_ms)
-			s->calerts.v[k++] = s->calerts.v[i];
+		const struct cand_alert *c = &s->calerts.v[i];
+
+		if (!c->decided)
+			cmin = shadow_min(cmin, c->t);
+		else if (c->t + s->o.retain_ms > now_ms)
+			gc = shadow_min(gc, c->t + s->o.retain_ms);
+		else
+			continue;
+		s->calerts.v[k++] = *c;
 	}
 	s->calerts.n = k;
 	k = 0;
 	for (size_t i = 0; i < s->balerts.n; i++) {
-		if (!s->balerts.v[i].decided || s->balerts.v[i].e + s->o.retain_ms > now_ms)
-			s->balerts.v[k++] = s->balerts.v[i];
+		const struct base_alert *b = &s->balerts.v[i];
+
+		if (!b->decided)
+			due = shadow_min(due, b->e + wait);
+		else if (b->e + s->o.retain_ms > now_ms)
+			gc = shadow_min(gc, b->e + s->o.retain_ms);
+		else
+			continue;
+		s->balerts.v[k++] = *b;
 	}
 	s->balerts.n = k;
+	s->due_ms = due;
+	s->cmin_t = cmin;
+	s->gc_ms = gc;
 	if (decided) {
 		uint64_t den = s->st.matched + s->st.missed + s->st.balance_checked;
 

@@ -83,7 +83,7 @@ start_rolloutd() { # PLAN DATA API_PORT LOG [extra args]: sets $rd
   if [ -n "$PERF" ] && [ "${perf_done:-}" != "$label" ]; then
     perf_done=$label
     mkdir -p "$PERF"
-    perf record -g -F 499 -o "$PERF/$label.data" -- "$B/rolloutd" --plan "$plan" --data-dir "$data" \
+    perf record --call-graph dwarf,16384 -F 199 -o "$PERF/$label.data" -- "$B/rolloutd" --plan "$plan" --data-dir "$data" \
       --plugin-dir "$TMP/plugins" --listen "127.0.0.1:$ap" "$@" >"$log" 2>&1 &
     rd=$!; pids+=($rd)
     local i; for ((i = 0; i < 100; i++)); do pgrep -P "$rd" >/dev/null && break; sleep 0.02; done

@@ -1366,6 +1366,13 @@ fast_lit(const char *p, const char *end, const char *lit)
 	return (size_t)(end - p) >= n && memcmp(p, lit, n) == 0 ? p + n : NULL;
 }
 
+/* 1 for the bytes of [0-9a-fA-F] (one load per character instead of six compares) */
+static const uint8_t fast_is_hex[256] = {
+	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+	['8'] = 1, ['9'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+	['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1,
+};
+
 /* A JSON string of hex digits after "0x": returns the char after the closing quote. */
 static const char *
 fast_hexstr(const char *p, const char *end, const char **s, size_t *len)
@@ -1374,10 +1381,9 @@ fast_hexstr(const char *p, const char *end, const char **s, size_t *len)
 
 	if (p == NULL || end - p < 4 || p[0] != '"' || p[1] != '0' || p[2] != 'x')
 		return NULL;
-	for (q = p + 3; q < end && *q != '"'; q++)
-		if (!((*q >= '0' && *q <= '9') || (*q >= 'a' && *q <= 'f') || (*q >= 'A' && *q <= 'F')))
-			return NULL;
-	if (q >= end)
+	for (q = p + 3; q < end && fast_is_hex[(uint8_t)*q]; q++)
+		;
+	if (q >= end || *q != '"')
 		return NULL;
 	*s = p + 1;
 	*len = (size_t)(q - p - 1);
