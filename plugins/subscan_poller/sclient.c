@@ -183,6 +183,35 @@ sclient_sleep(struct sclient *c, int64_t ms)
 	return rc;
 }
 
+/* Seconds on the hooks' clock (backoff, breaker), else monotonic. */
+static double
+sclient_clock(struct sclient *c)
+{
+	if (c->hooks.now_ms != NULL)
+		return (double)c->hooks.now_ms(c->hooks.ctx) / 1000.0;
+	return sclient_mono();
+}
+
+int
+sclient_sleep_clock(struct sclient *c, int64_t ms)
+{
+	double until;
+	int rc = 0;
+
+	if (c->hooks.now_ms == NULL)
+		return sclient_sleep(c, ms);
+	/* the clock may run faster than real time: look at it every 10 ms */
+	until = sclient_clock(c) + (double)ms / 1000.0;
+	while (rc == 0) {
+		double left = until - sclient_clock(c);
+
+		if (left <= 0)
+			break;
+		rc = sclient_sleep(c, left < 0.010 ? (int64_t)(left * 1000.0) + 1 : 10);
+	}
+	return rc;
+}
+
 /*
  * Take one token (waiting for it and for any server pause).  Lock not held.
  * *SLOT gets the token's index (-1 when unlimited) for sclient_release().
@@ -270,7 +299,7 @@ sclient_breaker_admit(struct sclient *c, int *failures)
 	int changed = 0, rc = 0;
 
 	pthread_mutex_lock(&c->lock);
-	if (c->breaker == SCLIENT_OPEN && sclient_mono() >= c->open_until)
+	if (c->breaker == SCLIENT_OPEN && sclient_clock(c) >= c->open_until)
 		sclient_breaker_set(c, SCLIENT_HALF_OPEN, &changed, &from);
 	if (c->breaker == SCLIENT_OPEN)
 		rc = -EAGAIN;
@@ -303,7 +332,7 @@ sclient_breaker_record(struct sclient *c, int outcome, const char *why)
 		c->consecutive++;
 		if (c->breaker == SCLIENT_HALF_OPEN ||
 		    (c->cfg.breaker_failures > 0 && c->consecutive >= c->cfg.breaker_failures)) {
-			c->open_until = sclient_mono() + (double)c->cfg.breaker_cooldown_ms / 1000.0;
+			c->open_until = sclient_clock(c) + (double)c->cfg.breaker_cooldown_ms / 1000.0;
 			sclient_breaker_set(c, SCLIENT_OPEN, &changed, &from);
 		}
 	}
@@ -680,7 +709,7 @@ sclient_post(struct sclient_conn *conn, const char *path, const char *body,
 			pthread_mutex_unlock(&c->lock);
 			/* "equal jitter": half fixed, half random */
 			d = d / 2 + (d > 1 ? (int64_t)(r % (unsigned)(d / 2 + 1)) : 0);
-			if (sclient_sleep(c, d) < 0) {
+			if (sclient_sleep_clock(c, d) < 0) {
 				*kind = "cancelled";
 				rc = -ECANCELED;
 				break;

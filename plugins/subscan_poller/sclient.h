@@ -42,6 +42,14 @@ struct sclient_hooks {
 	void (*metric)(void *ctx, const char *name, double value);
 	void (*breaker_changed)(void *ctx, enum sclient_breaker from, enum sclient_breaker to,
 	    const char *why);
+	/*
+	 * Optional: the clock (ms) of the backoff delays and of the breaker's
+	 * cooldown, e.g. the daemon's, which runs faster under --speed so that
+	 * they keep their meaning against an accelerated chain.  The rate limit,
+	 * Retry-After and RateLimit-Reset stay in real time (they are the
+	 * server's).  NULL: monotonic real time.
+	 */
+	int64_t (*now_ms)(void *ctx);
 };
 
 struct sclient;
@@ -80,6 +88,8 @@ int sclient_post(struct sclient_conn *conn, const char *path, const char *body,
 
 /* Sleep MS (monotonic) unless cancelled first; returns -ECANCELED then. */
 int sclient_sleep(struct sclient *c, int64_t ms);
+/* Sleep MS on the hooks' clock (real time without one); -ECANCELED when cancelled. */
+int sclient_sleep_clock(struct sclient *c, int64_t ms);
 
 struct sclient_stats {
 	uint64_t requests;

@@ -91,6 +91,14 @@ poller_breaker_changed(void *ctx, enum sclient_breaker from, enum sclient_breake
 	    why && *why ? why : "-");
 }
 
+static int64_t
+poller_now_ms(void *ctx)
+{
+	struct poller *p = ctx;
+
+	return p->host->now_ms(p->host->ctx);
+}
+
 static double
 poller_mono(void)
 {
@@ -563,6 +571,7 @@ poller_init(const struct rollout_host *host, void **self)
 	hooks.ctx = p;
 	hooks.metric = poller_metric;
 	hooks.breaker_changed = poller_breaker_changed;
+	hooks.now_ms = poller_now_ms;   /* backoff and breaker follow --speed */
 	p->client = sclient_new(&p->ccfg, &hooks);
 	if (p->client == NULL) {
 		rc = -ENOMEM;

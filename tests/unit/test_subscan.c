@@ -78,6 +78,8 @@ struct thost {
 	struct rollout_transfer *xfers;
 	size_t nxfers, capxfers;
 	char errors_text[8192];       /* every error message, one a line */
+	double speed;                 /* > 0: now_ms runs this much faster than real time */
+	int64_t t0_ms;
 	char last_error_kind[64];
 	char last_error[1024];
 	int healthy;
@@ -208,11 +210,16 @@ th_metric_sum(struct thost *h, const char *name)
 static int64_t
 th_now_ms(void *ctx)
 {
+	struct thost *h = th_of(ctx);
 	struct timespec ts;
+	int64_t real;
 
-	(void)ctx;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	real = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	/* like rolloutd --speed: the host clock runs faster than the wall clock */
+	if (h->speed > 0)
+		return h->t0_ms + (int64_t)((double)(real - h->t0_ms) * h->speed);
+	return real;
 }
 
 static const struct tcfg_item *
@@ -1571,6 +1578,67 @@ subscan_exchanges__new_transfers__emitted_once_oldest_first_malformed_named(void
 }
 
 static void
+subscan_clock__speed_1000__backoff_and_breaker_cooldown_on_host_time(void **state)
+{
+	struct thost *h = th_new(NULL);
+	struct fake f = { 0 };
+	char reply[4096];
+	json_t *st, *log;
+	double t[3];
+	size_t i;
+
+	(void)state;
+	/* backoff of 10 s and 20 s on the host clock, which runs 1000 times faster */
+	fake_start(&f, (const char *const[]){ "--fault", "503:2", NULL });
+	h->speed = 1000;
+	h->t0_ms = th_now_ms(h);
+	th_set(h, "base_url", "%s", f.url);
+	th_set(h, "top", "100");
+	th_set(h, "rate", "0");
+	th_set(h, "retries", "3");
+	th_set(h, "backoff_base", "10s");
+	th_set(h, "backoff_max", "60s");
+	th_set(h, "interval", "1000h");
+	assert_int_equal(th_start(h), 0);
+	wait_cycles(h, 1, 0);
+	st = fake_ctl(&f, "/_fake/stats", NULL);
+	log = json_object_get(st, "log");
+	assert_int_equal(json_array_size(log), 3);
+	for (i = 0; i < 3; i++)
+		t[i] = json_real_value(json_object_get(json_array_get(log, i), "t"));
+	json_decref(st);
+	/* [5, 10] s and [10, 20] s of host time: milliseconds of real time, not seconds */
+	if (t[1] - t[0] < 0.004 || t[1] - t[0] > 1.0 || t[2] - t[1] < 0.009 || t[2] - t[1] > 1.0)
+		fail_msg("retry delays %.3f s and %.3f s of real time at speed 1000", t[1] - t[0],
+		    t[2] - t[1]);
+	th_free(h);
+	fake_stop(&f);
+	/* a breaker cooldown of 20 min on the host clock is 1.2 s of real time at 1000x */
+	h = th_new(NULL);
+	fake_start(&f, (const char *const[]){ "--fault", "500:1", NULL });
+	h->speed = 1000;
+	h->t0_ms = th_now_ms(h);
+	th_set(h, "base_url", "%s", f.url);
+	th_set(h, "top", "100");
+	th_set(h, "rate", "0");
+	th_set(h, "retries", "0");
+	th_set(h, "breaker_failures", "1");
+	th_set(h, "breaker_cooldown", "20m");
+	th_set(h, "interval", "1000h");
+	assert_int_equal(th_start(h), 0);
+	wait_cycles(h, 0, 1);                      /* the 500: the breaker opens */
+	assert_int_equal(th_cmd(h, "poll", NULL, reply, sizeof(reply)), 0);
+	wait_cycles(h, 0, 2);                      /* at once: still open */
+	assert_string_equal(h->last_error_kind, "breaker_open");
+	usleep(1300000);
+	assert_int_equal(th_cmd(h, "poll", NULL, reply, sizeof(reply)), 0);
+	wait_cycles(h, 1, 2);                      /* cooled down: the probe succeeds */
+	assert_int_equal(fake_stat(&f, "requests"), 2);
+	th_free(h);
+	fake_stop(&f);
+}
+
+static void
 subscan_config__bad_values_and_keys__init_fails(void **state)
 {
 	struct thost *h = th_new(NULL);
@@ -1652,6 +1720,7 @@ main(int argc, char **argv)
 		cmocka_unit_test_teardown(subscan_transfers__over_10000_rows__pages_then_after_id, teardown_fakes),
 		cmocka_unit_test_teardown(subscan_activity__first_seen__bounded_per_cycle_retried_after_500_and_persisted, teardown_fakes),
 		cmocka_unit_test_teardown(subscan_exchanges__new_transfers__emitted_once_oldest_first_malformed_named, teardown_fakes),
+		cmocka_unit_test_teardown(subscan_clock__speed_1000__backoff_and_breaker_cooldown_on_host_time, teardown_fakes),
 		cmocka_unit_test_teardown(subscan_config__bad_values_and_keys__init_fails, teardown_fakes),
 	};
 	char exe[PATH_MAX];
