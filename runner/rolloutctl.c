@@ -1,16 +1,19 @@
 /*
  * rolloutctl.c — the control tool for rolloutd (rolloutctl(8)).
  *
- * Talks to the daemon's HTTP API (libcurl, bearer token from
+ * Talks to the daemon's HTTP API (its own small HTTP/1.1 client, bearer token from
  * DATA/state/api.token).  When the daemon is not running, the commands that
  * only change flags act on the flags file directly, under the same lock and
  * with the same audit records as the daemon (flags/flags.h), and say so.
  * `journal` and `address` never need the daemon.
  */
 #include <ctype.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -18,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -59,13 +63,13 @@ struct ctl {
 
 /* The result of one API call. */
 struct reply {
-	int transport;   /* 0 ok, else a CURLcode */
+	int transport;   /* 0 ok, else -errno of what failed */
 	int unreachable; /* connection refused / no such host: the daemon is not there */
 	long status;     /* HTTP status */
 	char *raw;
 	size_t len;
 	json_t *body;    /* parsed JSON or NULL */
-	char curl_err[CURL_ERROR_SIZE];
+	char neterr[600];
 };
 
 /* ------------------------------------------------------------------ */
@@ -175,25 +179,15 @@ print_human(json_t *v, int indent)
 
 /* ------------------------------------------------------------------ */
 /* HTTP                                                                 */
+/*
+ * A small HTTP/1.1 client of its own (one request per connection,
+ * Connection: close): rolloutctl only talks to rolloutd's API over plain
+ * HTTP, and libcurl with its ~30 shared libraries (TLS, LDAP, SSH, IDN,
+ * Kerberos...) was most of rolloutctl's start-up, which is most of the
+ * emergency rollback's latency (bench/rollback/RESULTS.md).
+ */
 
-static size_t
-on_body(char *p, size_t size, size_t nmemb, void *ud)
-{
-	struct reply *r = ud;
-	size_t n = size * nmemb;
-	char *nb;
-
-	if (r->len + n > 16 * 1024 * 1024)
-		return 0;
-	nb = realloc(r->raw, r->len + n + 1);
-	if (nb == NULL)
-		return 0;
-	memcpy(nb + r->len, p, n);
-	r->raw = nb;
-	r->len += n;
-	r->raw[r->len] = '\0';
-	return n;
-}
+#define REPLY_MAX (16 * 1024 * 1024)
 
 static void
 reply_free(struct reply *r)
@@ -223,7 +217,163 @@ load_token(struct ctl *c)
 	free(text);
 }
 
-static int curl_ready;
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Split "http://HOST[:PORT]" (HOST may be "[v6]").  0 or -EINVAL with ERR. */
+static int
+url_split(const char *url, char *host, size_t hostlen, char *port, size_t portlen, char *err,
+    size_t errlen)
+{
+	const char *h, *e, *colon;
+
+	if (strncasecmp(url, "http://", 7) != 0) {
+		snprintf(err, errlen, "%s: only http:// URLs are supported (rolloutd serves its API "
+		    "over plain HTTP on loopback)", url);
+		return -EINVAL;
+	}
+	h = url + 7;
+	e = h + strcspn(h, "/?#");
+	if (*h == '[') {
+		const char *rb = memchr(h, ']', (size_t)(e - h));
+
+		if (rb == NULL)
+			goto bad;
+		snprintf(host, hostlen, "%.*s", (int)(rb - h - 1), h + 1);
+		colon = rb + 1 < e && rb[1] == ':' ? rb + 1 : NULL;
+	} else {
+		colon = memchr(h, ':', (size_t)(e - h));
+		snprintf(host, hostlen, "%.*s", (int)((colon ? colon : e) - h), h);
+	}
+	if (colon != NULL)
+		snprintf(port, portlen, "%.*s", (int)(e - colon - 1), colon + 1);
+	else
+		snprintf(port, portlen, "80");
+	if (host[0] == '\0' || port[0] == '\0' || strspn(port, "0123456789") != strlen(port))
+		goto bad;
+	return 0;
+bad:
+	snprintf(err, errlen, "%s: malformed URL", url);
+	return -EINVAL;
+}
+
+/* Wait for EVENTS on FD until DEADLINE (monotonic ms).  1 ready, 0 timed out, -errno. */
+static int
+wait_fd(int fd, short events, long long deadline)
+{
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = events };
+		long long left = deadline - now_ms();
+		int n;
+
+		if (left <= 0)
+			return 0;
+		n = poll(&p, 1, (int)(left > INT32_MAX ? INT32_MAX : left));
+		if (n > 0)
+			return 1;
+		if (n == 0)
+			return 0;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+/* Connect to HOST:PORT within CONNECT_MS.  The fd, or -1 with R's error set. */
+static int
+http_connect(const char *host, const char *port, long connect_ms, struct reply *r)
+{
+	struct addrinfo hints, *ai = NULL, *a;
+	long long deadline = now_ms() + connect_ms;
+	int fd = -1, rc, last = ECONNREFUSED;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+	/* a numeric address needs no resolver (nor its libraries); a name does */
+	if ((rc = getaddrinfo(host, port, &hints, &ai)) != 0) {
+		hints.ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG;
+		rc = getaddrinfo(host, port, &hints, &ai);
+	}
+	if (rc != 0) {
+		snprintf(r->neterr, sizeof(r->neterr), "could not resolve host %s: %s", host,
+		    gai_strerror(rc));
+		r->transport = -ENOENT;
+		r->unreachable = 1;
+		return -1;
+	}
+	for (a = ai; a != NULL; a = a->ai_next) {
+		int one = 1, soerr = 0;
+		socklen_t sl = sizeof(soerr);
+
+		fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    a->ai_protocol);
+		if (fd < 0) {
+			last = errno;
+			continue;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
+			break;
+		if (errno == EINPROGRESS) {
+			rc = wait_fd(fd, POLLOUT, deadline);
+			if (rc > 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 &&
+			    soerr == 0)
+				break;
+			last = rc == 0 ? ETIMEDOUT : rc < 0 ? -rc : soerr;
+		} else {
+			last = errno;
+		}
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(ai);
+	if (fd < 0) {
+		snprintf(r->neterr, sizeof(r->neterr), "failed to connect to %s port %s: %s", host,
+		    port, last == ETIMEDOUT ? "connection timed out" : strerror(last));
+		r->transport = -last;
+		/* refused, or nothing routes there: the daemon is not running */
+		r->unreachable = last == ECONNREFUSED || last == ENETUNREACH ||
+		    last == EHOSTUNREACH || last == EADDRNOTAVAIL;
+	}
+	return fd;
+}
+
+/*
+ * A chunked body: its decoded length, or -1 while incomplete or malformed.
+ * Decodes in place when APPLY, else only measures.
+ */
+static long
+unchunk(char *b, size_t len, int apply)
+{
+	size_t in = 0, out = 0;
+
+	for (;;) {
+		char *end;
+		unsigned long n;
+		char *nl = memchr(b + in, '\n', len - in);
+
+		if (nl == NULL)
+			return -1;
+		n = strtoul(b + in, &end, 16);
+		if (end == b + in)
+			return -1;
+		in = (size_t)(nl - b) + 1;
+		if (n == 0)
+			return (long)out;
+		if (n > len || len - in < n + 2)
+			return -1;
+		if (apply)
+			memmove(b + out, b + in, n);
+		out += n;
+		in += n + 2;
+	}
+}
 
 /*
  * One request.  BODY (may be NULL) is sent as JSON with a POST; TIMEOUT_MS
@@ -233,61 +383,153 @@ static int
 api_call(struct ctl *c, const char *method, const char *path, json_t *body, long timeout_ms,
     struct reply *r)
 {
-	CURL *h;
-	struct curl_slist *hdr = NULL;
-	char url[4400], auth[400];
-	char *payload = NULL;
-	CURLcode cc;
+	char host[256], port[16], clh[96] = "", *payload = NULL, *req = NULL, *hend;
+	long long deadline = now_ms() + timeout_ms;
+	size_t cap = 0, got = 0, reqlen, sent = 0, hlen = 0;
+	long clen = -1;
+	int fd = -1, chunked = 0, post = strcmp(method, "POST") == 0, n, v6;
 
 	memset(r, 0, sizeof(*r));
-	if (!curl_ready) {
-		curl_global_init(CURL_GLOBAL_DEFAULT);
-		atexit(curl_global_cleanup);
-		curl_ready = 1;
-	}
-	h = curl_easy_init();
-	if (h == NULL) {
-		r->transport = CURLE_FAILED_INIT;
-		snprintf(r->curl_err, sizeof(r->curl_err), "curl_easy_init failed");
+	if (url_split(c->url, host, sizeof(host), port, sizeof(port), r->neterr,
+	    sizeof(r->neterr)) != 0) {
+		r->transport = -EINVAL;
 		return -1;
 	}
-	snprintf(url, sizeof(url), "%s%s", c->url, path);
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_PROXY, "");          /* never route loopback via a proxy */
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 2000 ? timeout_ms : 2000);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, r->curl_err);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "rolloutctl/" ROLLOUTCTL_VERSION);
-	hdr = curl_slist_append(hdr, "Accept: application/json");
-	if (c->token[0]) {
-		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token);
-		hdr = curl_slist_append(hdr, auth);
-	}
-	if (strcmp(method, "POST") == 0) {
+	if (post) {
 		payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
-		hdr = curl_slist_append(hdr, "Content-Type: application/json");
-		curl_easy_setopt(h, CURLOPT_POST, 1L);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload ? payload : "{}");
+		snprintf(clh, sizeof(clh), "Content-Type: application/json\r\nContent-Length: %zu\r\n",
+		    strlen(payload ? payload : "{}"));
 	}
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-	cc = curl_easy_perform(h);
-	r->transport = cc;
-	if (cc == CURLE_OK) {
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-		if (r->raw != NULL)
-			r->body = json_loadb(r->raw, r->len, 0, NULL);
-	} else {
-		if (r->curl_err[0] == '\0')
-			snprintf(r->curl_err, sizeof(r->curl_err), "%s", curl_easy_strerror(cc));
-		r->unreachable = cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST;
-	}
-	curl_slist_free_all(hdr);
-	curl_easy_cleanup(h);
+	v6 = strchr(host, ':') != NULL;
+	n = asprintf(&req, "%s %s HTTP/1.1\r\nHost: %s%s%s:%s\r\nUser-Agent: rolloutctl/"
+	    ROLLOUTCTL_VERSION "\r\nAccept: application/json\r\nConnection: close\r\n"
+	    "%s%s%s%s\r\n%s", method, path, v6 ? "[" : "", host, v6 ? "]" : "", port,
+	    c->token[0] ? "Authorization: Bearer " : "", c->token, c->token[0] ? "\r\n" : "",
+	    clh, post ? (payload ? payload : "{}") : "");
 	free(payload);
-	return cc == CURLE_OK ? 0 : -1;
+	if (n < 0) {
+		req = NULL;
+		snprintf(r->neterr, sizeof(r->neterr), "out of memory");
+		r->transport = -ENOMEM;
+		return -1;
+	}
+	reqlen = strlen(req);
+	fd = http_connect(host, port, timeout_ms < 2000 ? timeout_ms : 2000, r);
+	if (fd < 0)
+		goto out;
+	/* the whole request in one write: no Nagle/delayed-ACK stall between headers and body */
+	while (sent < reqlen) {
+		ssize_t k = send(fd, req + sent, reqlen - sent, MSG_NOSIGNAL);
+
+		if (k > 0) {
+			sent += (size_t)k;
+			continue;
+		}
+		if (k < 0 && (errno == EAGAIN || errno == EINTR)) {
+			if (wait_fd(fd, POLLOUT, deadline) > 0)
+				continue;
+			errno = ETIMEDOUT;
+		}
+		snprintf(r->neterr, sizeof(r->neterr), "send failed: %s", strerror(errno));
+		r->transport = -errno;
+		goto out;
+	}
+	for (;;) {
+		ssize_t k;
+
+		if (got + 4096 + 1 > cap) {
+			char *nb;
+
+			if (cap >= REPLY_MAX) {
+				snprintf(r->neterr, sizeof(r->neterr), "answer larger than %d bytes",
+				    REPLY_MAX);
+				r->transport = -EFBIG;
+				goto out;
+			}
+			cap = cap ? cap * 2 : 8192;
+			if ((nb = realloc(r->raw, cap)) == NULL) {
+				r->transport = -ENOMEM;
+				snprintf(r->neterr, sizeof(r->neterr), "out of memory");
+				goto out;
+			}
+			r->raw = nb;
+		}
+		k = recv(fd, r->raw + got, cap - got - 1, 0);
+		if (k < 0 && (errno == EAGAIN || errno == EINTR)) {
+			int w = wait_fd(fd, POLLIN, deadline);
+
+			if (w > 0)
+				continue;
+			if (w == 0)
+				snprintf(r->neterr, sizeof(r->neterr), "operation timed out after %ld "
+				    "milliseconds", timeout_ms);
+			else
+				snprintf(r->neterr, sizeof(r->neterr), "poll: %s", strerror(-w));
+			r->transport = w == 0 ? -ETIMEDOUT : w;
+			goto out;
+		}
+		if (k < 0) {
+			snprintf(r->neterr, sizeof(r->neterr), "recv failed: %s", strerror(errno));
+			r->transport = -errno;
+			goto out;
+		}
+		got += (size_t)k;
+		r->raw[got] = '\0';
+		if (hlen == 0 && (hend = strstr(r->raw, "\r\n\r\n")) != NULL) {
+			char *h;
+
+			hlen = (size_t)(hend - r->raw) + 4;
+			if (sscanf(r->raw, "HTTP/%*d.%*d %ld", &r->status) != 1) {
+				snprintf(r->neterr, sizeof(r->neterr), "not an HTTP answer");
+				r->transport = -EPROTO;
+				goto out;
+			}
+			for (h = strstr(r->raw, "\r\n"); h != NULL && h < hend;
+			    h = strstr(h + 2, "\r\n")) {
+				if (!strncasecmp(h + 2, "content-length:", 15))
+					clen = strtol(h + 17, NULL, 10);
+				else if (!strncasecmp(h + 2, "transfer-encoding:", 18) &&
+				    strcasestr(h + 20, "chunked") != NULL &&
+				    strcasestr(h + 20, "chunked") < strstr(h + 2, "\r\n") + 2)
+					chunked = 1;
+			}
+		}
+		if (hlen != 0 && !chunked && clen >= 0 && got - hlen >= (size_t)clen)
+			break;
+		if (hlen != 0 && chunked && unchunk(r->raw + hlen, got - hlen, 0) >= 0)
+			break;
+		if (k == 0) {
+			if (hlen != 0 && !chunked && clen < 0)
+				break;          /* the body ends with the connection */
+			snprintf(r->neterr, sizeof(r->neterr), "connection closed before the whole "
+			    "answer (%zu bytes)", got);
+			r->transport = -ECONNRESET;
+			goto out;
+		}
+	}
+	/* keep only the body in raw */
+	if (chunked)
+		r->len = (size_t)unchunk(r->raw + hlen, got - hlen, 1);
+	else
+		r->len = clen >= 0 ? (size_t)clen : got - hlen;
+	memmove(r->raw, r->raw + hlen, r->len);
+	r->raw[r->len] = '\0';
+	if (r->len == 0) {
+		free(r->raw);
+		r->raw = NULL;
+	} else {
+		r->body = json_loadb(r->raw, r->len, 0, NULL);
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	free(req);
+	if (r->transport != 0) {
+		free(r->raw);
+		r->raw = NULL;
+		r->len = 0;
+	}
+	return r->transport == 0 ? 0 : -1;
 }
 
 static const char *
@@ -321,10 +563,10 @@ static int
 report_unreachable(const struct ctl *c, const char *what, const struct reply *r)
 {
 	if (r->unreachable) {
-		die_msg("%s: daemon not running at %s (%s)", what, c->url, r->curl_err);
+		die_msg("%s: daemon not running at %s (%s)", what, c->url, r->neterr);
 		return EXIT_UNREACHABLE;
 	}
-	die_msg("%s: cannot talk to the daemon at %s: %s", what, c->url, r->curl_err);
+	die_msg("%s: cannot talk to the daemon at %s: %s", what, c->url, r->neterr);
 	return EXIT_ERR;
 }
 
@@ -533,7 +775,7 @@ set_flags(struct ctl *c, const char *what, size_t n, const char *const *names,
 		snprintf(path, sizeof(path), "/api/flags/%s", names[i]);
 		api_call(c, "POST", path, body, 15000, &r);
 		json_decref(body);
-		if (r.transport != 0 && r.unreachable && r.transport == CURLE_COULDNT_CONNECT && i == 0) {
+		if (r.transport != 0 && r.unreachable && i == 0) {
 			reply_free(&r);
 			json_decref(types);
 			goto offline;
@@ -627,7 +869,7 @@ cmd_rollback(struct ctl *c)
 	if (r.transport != 0 && r.unreachable)
 		snprintf(why, sizeof(why), "daemon not running");
 	else if (r.transport != 0)
-		snprintf(why, sizeof(why), "daemon did not answer (%s)", r.curl_err);
+		snprintf(why, sizeof(why), "daemon did not answer (%s)", r.neterr);
 	else
 		snprintf(why, sizeof(why), "daemon refused the rollback (HTTP %ld: %.200s)", r.status,
 		    reply_error(&r));
@@ -1271,7 +1513,6 @@ main(int argc, char **argv)
 	c.data_dir = getenv("DATA_PATH") && *getenv("DATA_PATH") ? getenv("DATA_PATH") : "./data";
 	c.url = "http://127.0.0.1:3002";
 	c.instance = "alerting";
-	default_who(&c);
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *val = NULL;
 		char opt[64];
@@ -1350,6 +1591,8 @@ main(int argc, char **argv)
 	}
 	if (npos == 0)
 		return usage_error("no command");
+	if (c.who[0] == '\0')
+		default_who(&c);     /* only now: getpwuid() may ask NSS, which --who spares */
 	cmd = pos[0];
 	if (strlen(c.data_dir) > 3000)
 		return usage_error("--data-dir is too long");

@@ -46,6 +46,29 @@ class H(BaseHTTPRequestHandler):
                    "effective_traffic": 15, "flags": {"hybridTrafficPercent": 15},
                    "types": {"hybridTrafficPercent": "int", "batchSize": "int"}}
         data = json.dumps(out).encode()
+        # answers shaped unlike rolloutd's, for rolloutctl's own HTTP client
+        if mode == "chunked":
+            raw = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            for i in range(0, len(data), 7):
+                part = data[i:i + 7]
+                raw += b"%x\r\n%s\r\n" % (len(part), part)
+            self.wfile.write(raw + b"0\r\n\r\n")
+            return
+        if mode == "noclen":   # no Content-Length: the body ends with the connection
+            self.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + data)
+            return
+        if mode == "split":    # headers, a pause, then the body in two writes
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(data))
+            self.wfile.flush(); time.sleep(0.2)
+            self.wfile.write(data[:5]); self.wfile.flush(); time.sleep(0.1)
+            self.wfile.write(data[5:])
+            return
+        if mode == "cut":      # promises more than it sends, then closes
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (len(data) + 50) + data)
+            return
+        if mode == "garbage":
+            self.wfile.write(b"SSH-2.0-OpenSSH_9.2\r\n\r\n")
+            return
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -148,3 +171,28 @@ assert_contains "$TMP/out" "daemon did not answer .*wrote $FLAGS directly" "fall
 [ "$elapsed" -lt 8000 ] || fail "rollback waited ${elapsed} ms for a hung daemon"
 grep -q '"reason":"daemon hung"' "$DATA/state/journal.jsonl" || fail "audit of the fallback"
 pass "rollback falls back to the file (HTTP 500, hung daemon: ${elapsed} ms)"
+
+# --- rolloutctl's own HTTP client: answers shaped unlike rolloutd's ----------
+for m in chunked noclen split; do
+  echo "$m" >"$MODE"
+  expect 0 --json flags
+  "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["generation"]==5 and d["flags"]["hybridTrafficPercent"]==15, d' "$TMP/out" \
+    || { cat "$TMP/out"; fail "$m answer not read whole"; }
+  expect 0 rollback --force --reason "$m"
+  assert_contains "$TMP/out" "through the daemon" "$m: rollback through the daemon"
+done
+echo cut >"$MODE"
+expect 1 health
+assert_contains "$TMP/err" "connection closed before the whole answer" "truncated answer"
+echo garbage >"$MODE"
+expect 1 health
+assert_contains "$TMP/err" "not an HTTP answer" "not HTTP"
+echo ok >"$MODE"
+expect 1 --url "https://127.0.0.1:$PORT" health
+assert_contains "$TMP/err" "only http:// URLs" "https refused with a reason"
+expect 1 --url "http://127.0.0.1:x1" health
+assert_contains "$TMP/err" "malformed URL" "bad port"
+# IPv6 literal: nothing listens on [::1] here, so the daemon is "not running"
+expect 3 --url "http://[::1]:$PORT" health
+assert_contains "$TMP/err" "daemon not running at http://\[::1\]:$PORT" "IPv6 URL"
+pass "HTTP client: chunked, unsized, split and truncated answers; URL errors"
