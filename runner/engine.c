@@ -9,6 +9,15 @@
  * persisted position wants and appending the pending record if the journal
  * is behind.
  *
+ * When state.json or the journal cannot be written (rolloutd(8), STORAGE
+ * FAILURES) the records stay in memory, in order, in e->queue (bounded for
+ * operator actions by e->queue_max), state.json keeps the ones the journal
+ * lacks ("unjournaled") whenever it can be written, and every tick retries.
+ * While a write is failing the engine does not move forward: it pauses
+ * with reason "storage" and resumes by itself, with a journaled record,
+ * once everything is written.  Rollbacks take effect in memory and on the
+ * flags at once and reach the journal with the rest.
+ *
  * Gates are evaluated at the end of every hold and at the end of each
  * phase, then every tick until they decide; triggers every tick while
  * armed.
@@ -37,13 +46,32 @@
 
 #define ENG_SRC "engine"
 #define ENG_MAX_STEPS_PER_TICK 10000
+#define ENG_QUEUE_MAX 256
+
+/*
+ * What an expression's metric operands answered at its last evaluation, in
+ * the order the evaluator asked (the order is fixed by the expression), so
+ * the detail string can be formatted later, only when something reads it,
+ * by evaluating again over these answers: the same text as at the time.
+ */
+#define ENG_MAX_ANSWERS 16
+
+struct eng_answers {
+	int n;                    /* -1: more operands than recorded */
+	struct { int rc; double v; size_t ns; } a[ENG_MAX_ANSWERS];
+};
 
 struct gate_view {
 	int evaluated;
 	enum verdict verdict;
 	double value;
 	size_t samples;
-	char detail[256];
+	const struct expr *expr;  /* what was evaluated, and with which minimum */
+	size_t min_samples;
+	int no_metrics;           /* evaluated without a metrics view */
+	int formatted;            /* DETAIL is up to date */
+	struct eng_answers ans;
+	char detail[256];         /* read through eng_detail() */
 };
 
 struct engine {
@@ -63,6 +91,13 @@ struct engine {
 	struct gate_view *tview;          /* per trigger */
 	pcre2_match_data *md;
 	int lock_fd;                      /* flock on STATE_DIR/lock: one engine per state */
+	/* storage failures (rolloutd(8), STORAGE FAILURES) */
+	json_t *queue;                    /* records not in the journal yet, oldest first */
+	size_t queue_max;                 /* bound for operator actions */
+	int state_dirty;                  /* state.json is behind memory */
+	int flags_dirty;                  /* the flags could not be written: re-applied every tick */
+	int io_rc;                        /* -errno of the failing write, 0 when all is written */
+	char io_err[640];                 /* which file and why */
 };
 
 /* What a transition changes and why. */
@@ -210,19 +245,108 @@ sha_hex(const uint8_t *sha, char *out)
 		sprintf(out + 2 * i, "%02x", sha[i]);
 }
 
+/* An errno that says the disk refuses the write (as opposed to a bug or a broken file). */
 static int
-eng_persist(struct engine *e)
+eng_storage_errno(int rc)
 {
+	switch (-rc) {
+	case EROFS: case EACCES: case EPERM: case ENOSPC: case EDQUOT: case EIO: case ENOTDIR: case EISDIR:
+	case ENOENT: case EFBIG: case EMFILE: case ENFILE:
+		return 1;
+	}
+	return 0;
+}
+
+static void eng_io_fail(struct engine *e, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* A write failed: remember it (the first failure of an episode is logged as an error). */
+static void
+eng_io_fail(struct engine *e, int rc, const char *fmt, ...)
+{
+	char msg[sizeof(e->io_err)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (e->io_rc == 0 || strcmp(msg, e->io_err) != 0)
+		log_msg(LOG_LVL_ERROR, ENG_SRC, "%s (%zu journal record%s kept in memory, retried every tick)",
+		    msg, json_array_size(e->queue), json_array_size(e->queue) == 1 ? "" : "s");
+	snprintf(e->io_err, sizeof(e->io_err), "%s", msg);
+	e->io_rc = rc < 0 ? rc : -EIO;
+}
+
+/*
+ * Write what is behind: state.json (when dirty, with the records the
+ * journal lacks), then the queued records in order.  0 when state and
+ * journal are up to date, else -errno (e->io_rc and e->io_err set).
+ * e->io_rc is cleared only when the flags are written too.
+ */
+static int
+eng_flush(struct engine *e)
+{
+	size_t n = json_array_size(e->queue), i;
 	int rc;
 
 	e->st.now_ms = clock_now_ms(e->clk);
 	if (e->state_path == NULL)
-		return 0;
-	rc = state_save(e->state_path, &e->st);
-	if (rc != 0)
-		log_msg(LOG_LVL_ERROR, ENG_SRC, "%s: cannot write the state: %s", e->state_path,
-		    strerror(-rc));
-	return rc;
+		e->state_dirty = 0;                     /* in memory (a simulation) */
+	if (e->state_dirty) {
+		json_t *earlier = NULL;
+
+		/* the last queued record is "pending"; keep the ones before it in the state */
+		if (n > 1 && (earlier = json_array()) != NULL)
+			for (i = 0; i + 1 < n; i++)
+				json_array_append(earlier, json_array_get(e->queue, i));
+		json_decref(e->st.unjournaled);
+		e->st.unjournaled = earlier;
+		rc = state_save(e->state_path, &e->st);
+		if (rc != 0) {
+			eng_io_fail(e, rc, "%s: cannot write the state: %s", e->state_path, strerror(-rc));
+			return rc;
+		}
+		e->state_dirty = 0;
+	}
+	while (json_array_size(e->queue) > 0) {
+		json_t *rec = json_array_get(e->queue, 0);
+		uint64_t seq = (uint64_t)json_integer_value(json_object_get(rec, "seq"));
+
+		if (e->journal == NULL || seq <= journal_last_seq(e->journal)) {
+			json_array_remove(e->queue, 0);         /* no journal, or already there */
+			continue;
+		}
+		rc = journal_append(e->journal, rec);
+		if (rc == -EINVAL) {
+			/* a gap: records before this one are missing; it cannot be placed */
+			log_msg(LOG_LVL_ERROR, ENG_SRC, "%s: record %" PRIu64 " cannot follow %" PRIu64
+			    " (records are missing): not appended", journal_path(e->journal), seq,
+			    journal_last_seq(e->journal));
+			json_array_remove(e->queue, 0);
+			continue;
+		}
+		if (rc != 0) {
+			eng_io_fail(e, rc, "%s: cannot append to the journal: %s",
+			    journal_path(e->journal), strerror(-rc));
+			return rc;
+		}
+		json_array_remove(e->queue, 0);
+	}
+	if (e->st.unjournaled != NULL) {
+		json_decref(e->st.unjournaled);
+		e->st.unjournaled = NULL;
+	}
+	if (!e->flags_dirty)
+		e->io_rc = 0;
+	return 0;
+}
+
+/* A counter changed: write the state (and whatever is still queued). */
+static int
+eng_persist(struct engine *e)
+{
+	e->state_dirty = 1;
+	return eng_flush(e);
 }
 
 /* Size the gate counters (and views) for the current phase, zeroed. */
@@ -420,8 +544,9 @@ eng_format_line(const struct engine *e, enum engine_state from, int fphase, int 
 
 /*
  * The one transition function: state, persistence, journal, log, host.
- * Consumes C->inputs.  Returns 0 (persistence errors are logged; the
- * rollout keeps going in memory rather than stall a rollback).
+ * Consumes C->inputs.  The change always takes effect in memory (a
+ * rollback never waits for a disk); a record that cannot be written is
+ * queued (e->queue) and e->io_rc says so.  Returns 0.
  */
 static int
 eng_transition(struct engine *e, struct eng_change *c)
@@ -471,14 +596,14 @@ eng_transition(struct engine *e, struct eng_change *c)
 	json_decref(e->st.pending);
 	e->st.pending = rec;
 	json_object_set_new(rec, "traffic", json_integer(e->st.traffic));
-	eng_persist(e);
-	if (e->journal != NULL) {
-		int rc = journal_append(e->journal, rec);
-
-		if (rc != 0)
-			log_msg(LOG_LVL_ERROR, ENG_SRC, "%s: cannot append to the journal: %s",
-			    journal_path(e->journal), strerror(-rc));
-	}
+	if (e->journal != NULL || e->state_path != NULL)
+		json_array_append(e->queue, rec);
+	if (json_array_size(e->queue) > e->queue_max)
+		log_msg(LOG_LVL_ERROR, ENG_SRC, "journal queue over its bound: %zu records wait for the disk"
+		    " (bound %zu; only rollbacks and the storage pause are accepted past it)",
+		    json_array_size(e->queue), e->queue_max);
+	e->state_dirty = 1;
+	eng_flush(e);
 	log_msg(LOG_LVL_INFO, ENG_SRC, "%s", line);
 	if (e->hooks.transition)
 		e->hooks.transition(e->hooks.ctx, now, line);
@@ -513,12 +638,48 @@ notify(struct engine *e, int severity, const char *type, const char *title, cons
 	e->hooks.notify(e->hooks.ctx, severity, type, title, msg);
 }
 
-/* A flags write failed: pause until an operator fixes the file and resumes. */
+static int
+eng_movable(enum engine_state s)
+{
+	return s == ENG_RUNNING || s == ENG_HOLDING || s == ENG_GATING;
+}
+
+/* A write is failing: do not move forward; pause (reason storage) until writes succeed. */
 static void
-eng_flags_failed(struct engine *e, const char *what, const char *err)
+eng_storage_pause(struct engine *e)
+{
+	size_t n = json_array_size(e->queue);
+	struct eng_change c;
+
+	chg_init(&c, e, ENG_PAUSED);
+	c.reason = PAUSE_STORAGE;
+	c.inputs = json_pack("[{s:s, s:s, s:I}]", "storage", e->io_err, "errno",
+	    strerror(-e->io_rc), "queued", (json_int_t)n);
+	snprintf(c.why, sizeof(c.why), "storage: %s; not moving on until it can be written "
+	    "(%zu journal record%s kept in memory, retried every tick)", e->io_err, n,
+	    n == 1 ? "" : "s");
+	eng_transition(e, &c);
+	notify(e, 2, "storage", "rollout paused: storage not writable", "%s", c.why);
+}
+
+/*
+ * A flags write failed.  The disk refusing it (read-only, full, no
+ * permission) is a storage failure: pause with reason storage, retried
+ * every tick.  Anything else (the file is broken): pause until an operator
+ * fixes the file and resumes.
+ */
+static void
+eng_flags_failed(struct engine *e, const char *what, int rc, const char *err)
 {
 	struct eng_change c;
 
+	if (eng_storage_errno(rc)) {
+		e->flags_dirty = 1;
+		eng_io_fail(e, rc, "%s: flags not written: %s", what, err);
+		if (e->st.state != ENG_PAUSED || e->st.pause_reason != PAUSE_STORAGE)
+			eng_storage_pause(e);
+		return;
+	}
 	chg_init(&c, e, ENG_PAUSED);
 	c.reason = PAUSE_FLAGS_BROKEN;
 	snprintf(c.why, sizeof(c.why), "%s: flags not written: %s", what, err);
@@ -554,9 +715,18 @@ eng_rollback(struct engine *e, const char *kind, const struct engine_actor *who,
 	if (e->metrics)
 		metrics_record(e->metrics, "safety.rollbacks", (double)e->st.rollbacks);
 	chg_init(&c, e, ENG_ROLLED_BACK);
-	if (rc != 0)
+	if (rc != 0 && flags_traffic(e->flags) == 0 && flags_get_bool(e->flags, "emergencyRollback")) {
+		/* the flags file is written, only its audit line is not (the journal is read-only) */
+		snprintf(c.why, sizeof(c.why), "emergency rollback done in %" PRId64 " ms: traffic 0"
+		    " (the flags' audit record was not journaled: %s)", clock_mono_ms(e->clk) - t0, err);
+		eng_io_fail(e, rc, "emergency rollback: %s", err);
+	} else if (rc != 0) {
 		snprintf(c.why, sizeof(c.why), "emergency rollback FAILED to write the flags: %s", err);
-	else
+		if (eng_storage_errno(rc)) {
+			e->flags_dirty = 1;         /* retried every tick */
+			eng_io_fail(e, rc, "emergency rollback: flags not written: %s", err);
+		}
+	} else
 		snprintf(c.why, sizeof(c.why), "emergency rollback done in %" PRId64 " ms: traffic 0",
 		    clock_mono_ms(e->clk) - t0);
 	eng_transition(e, &c);
@@ -626,10 +796,16 @@ eng_advance(struct engine *e, struct eng_change *c)
 	if (entering) {
 		struct flag_write w = { 0 };
 		char err[512];
+		int rc;
 
 		eng_desired_flags(e, &w);
-		if (eng_flags_apply(e, &w, "auto", c->why, err, sizeof(err)) != 0)
-			eng_flags_failed(e, "phase entry", err);
+		if (e->io_rc != 0 && eng_movable(e->st.state)) {
+			/* not written: stop here; the phase's flags are applied on the resume */
+			eng_storage_pause(e);
+			return;
+		}
+		if ((rc = eng_flags_apply(e, &w, "auto", c->why, err, sizeof(err))) != 0)
+			eng_flags_failed(e, "phase entry", rc, err);
 		notify(e, 0, "phase", "rollout phase", "phase %s started", eng_phase(e)->name);
 	} else if (c->to == ENG_COMPLETED) {
 		notify(e, 0, "completed", "rollout completed", "plan %s completed", e->plan->name);
@@ -712,6 +888,7 @@ eng_run_position(struct engine *e)
 	const struct plan_phase *ph = eng_phase(e);
 	struct eng_change c;
 	char err[512] = "", buf[160];
+	int frc;
 
 	chg_init(&c, e, ENG_RUNNING);
 	if ((size_t)e->st.step >= ph->nsteps) {
@@ -730,8 +907,8 @@ eng_run_position(struct engine *e)
 		e->st.traffic = s->traffic;
 		fw_add_int(&w, "hybridTrafficPercent", s->traffic);
 		snprintf(buf, sizeof(buf), "traffic %d%%", s->traffic);
-		if (eng_flags_apply(e, &w, "auto", buf, err, sizeof(err)) != 0) {
-			eng_flags_failed(e, buf, err);
+		if ((frc = eng_flags_apply(e, &w, "auto", buf, err, sizeof(err))) != 0) {
+			eng_flags_failed(e, buf, frc, err);
 			return;
 		}
 		if (s->hold_ms > 0) {
@@ -799,8 +976,8 @@ eng_run_position(struct engine *e)
 		struct flag_write w = { 0 };
 
 		fw_add_sets(&w, s->sets, s->nsets);
-		if (eng_flags_apply(e, &w, "auto", "set: step", err, sizeof(err)) != 0) {
-			eng_flags_failed(e, "set: step", err);
+		if ((frc = eng_flags_apply(e, &w, "auto", "set: step", err, sizeof(err))) != 0) {
+			eng_flags_failed(e, "set: step", frc, err);
 			return;
 		}
 		snprintf(c.why, sizeof(c.why), "%zu flag%s set", s->nsets, s->nsets == 1 ? "" : "s");
@@ -810,13 +987,144 @@ eng_run_position(struct engine *e)
 	}
 }
 
+/* ---- evaluation, detail formatted on demand ---------------------------------- */
+
+/*
+ * expr_verdict() (expr.h): expr_eval() without the detail string.  Until
+ * runner/expr.c provides it (the patch is with the lead) the engine falls
+ * back to expr_eval(), which formats the detail and is otherwise the same.
+ */
+extern void expr_verdict(const struct expr *e, const struct expr_metrics *m, size_t min_samples,
+    struct expr_result *res) __attribute__((weak));
+
+struct eng_recorder {
+	const struct expr_metrics *m;
+	struct eng_answers *ans;
+	int replay;               /* 0: ask M and record; 1: answer from ANS */
+	int next;
+};
+
+static int
+eng_answer(struct eng_recorder *r, int rc, double *out, size_t *ns)
+{
+	struct eng_answers *a = r->ans;
+
+	if (r->replay) {
+		if (r->next >= a->n)
+			return -ENOENT;
+		rc = a->a[r->next].rc;
+		*out = a->a[r->next].v;
+		*ns = a->a[r->next].ns;
+		r->next++;
+		return rc;
+	}
+	if (a->n >= 0 && a->n < ENG_MAX_ANSWERS) {
+		a->a[a->n].rc = rc;
+		a->a[a->n].v = *out;
+		a->a[a->n].ns = *ns;
+		a->n++;
+	} else {
+		a->n = -1;
+	}
+	return rc;
+}
+
+static int
+eng_rec_latest(void *ctx, const char *name, double *out, size_t *ns)
+{
+	struct eng_recorder *r = ctx;
+	int rc = -ENOENT;
+
+	if (!r->replay && r->m->latest != NULL)
+		rc = r->m->latest(r->m->ctx, name, out, ns);
+	return eng_answer(r, rc, out, ns);
+}
+
+static int
+eng_rec_window(void *ctx, const char *name, enum expr_fn fn, int64_t window_ms, double *out,
+    size_t *ns)
+{
+	struct eng_recorder *r = ctx;
+	int rc = -ENOENT;
+
+	if (!r->replay && r->m->window != NULL)
+		rc = r->m->window(r->m->ctx, name, fn, window_ms, out, ns);
+	return eng_answer(r, rc, out, ns);
+}
+
+/* Evaluate X into V (verdict, value, samples) and *R; the detail is formatted when read. */
+static void
+eng_eval(const struct engine *e, const struct expr *x, size_t min_samples, struct gate_view *v,
+    struct expr_result *r)
+{
+	const struct expr_metrics *view = e->metrics ? metrics_view(e->metrics) : NULL;
+	struct eng_recorder rec = { view, &v->ans, 0, 0 };
+	struct expr_metrics m = { &rec, eng_rec_latest, eng_rec_window };
+
+	v->ans.n = 0;
+	v->expr = x;
+	v->min_samples = min_samples;
+	v->no_metrics = view == NULL;
+	if (expr_verdict != NULL) {
+		expr_verdict(x, view ? &m : NULL, min_samples, r);
+		v->formatted = 0;
+		if (v->ans.n < 0) {
+			/* too many operands to replay: format now */
+			expr_eval(x, view, min_samples, r);
+			memcpy(v->detail, r->detail, sizeof(v->detail));
+			v->formatted = 1;
+		}
+	} else {
+		expr_eval(x, view, min_samples, r);
+		memcpy(v->detail, r->detail, sizeof(v->detail));
+		v->formatted = 1;
+	}
+	v->evaluated = 1;
+	v->verdict = r->verdict;
+	v->value = r->lhs;
+	v->samples = r->samples;
+}
+
+/* The detail of V's last evaluation ("" before the first), formatted now if it was not. */
+static const char *
+eng_detail(struct gate_view *v)
+{
+	if (!v->formatted && v->evaluated) {
+		struct eng_recorder rec = { NULL, &v->ans, 1, 0 };
+		struct expr_metrics m = { &rec, eng_rec_latest, eng_rec_window };
+		struct expr_result r;
+
+		expr_eval(v->expr, v->no_metrics ? NULL : &m, v->min_samples, &r);
+		memcpy(v->detail, r.detail, sizeof(v->detail));
+		v->formatted = 1;
+	}
+	return v->detail;
+}
+
+/* The gates' last evaluations as journal inputs (new reference). */
+static json_t *
+eng_gate_inputs(struct engine *e)
+{
+	const struct plan_phase *ph = eng_phase(e);
+	json_t *inputs = json_array();
+	size_t i;
+
+	for (i = 0; i < ph->ngates && i < e->ngview; i++) {
+		struct gate_view *v = &e->gview[i];
+
+		json_array_append_new(inputs, json_pack("{s:s, s:s, s:o, s:I, s:s}", "gate",
+		    ph->gates[i].text, "verdict", verdict_name(v->verdict), "value", isfinite(v->value) ?
+		    json_real(v->value) : json_null(), "samples", (json_int_t)v->samples, "detail",
+		    eng_detail(v)));
+	}
+	return inputs;
+}
+
 /* GATING: evaluate every gate once. */
 static void
 eng_eval_gates(struct engine *e)
 {
 	const struct plan_phase *ph = eng_phase(e);
-	const struct expr_metrics *view = e->metrics ? metrics_view(e->metrics) : NULL;
-	json_t *inputs = json_array();
 	char passed[700] = "", bad[700] = "";
 	int failed = -1, inconc = -1, changed = 0, npass = 0;
 	size_t i, off = 0;
@@ -827,15 +1135,7 @@ eng_eval_gates(struct engine *e)
 		struct state_gate *sg = &e->st.gates[i];
 		struct expr_result r;
 
-		expr_eval(g->expr, view, g->min_samples, &r);
-		e->gview[i].evaluated = 1;
-		e->gview[i].verdict = r.verdict;
-		e->gview[i].value = r.lhs;
-		e->gview[i].samples = r.samples;
-		memcpy(e->gview[i].detail, r.detail, sizeof(e->gview[i].detail));
-		json_array_append_new(inputs, json_pack("{s:s, s:s, s:o, s:I, s:s}", "gate", g->text,
-		    "verdict", verdict_name(r.verdict), "value", isfinite(r.lhs) ? json_real(r.lhs) :
-		    json_null(), "samples", (json_int_t)r.samples, "detail", r.detail));
+		eng_eval(e, g->expr, g->min_samples, &e->gview[i], &r);
 		if (r.verdict == VERDICT_PASS) {
 			npass++;
 			if (sg->inconclusive != 0)
@@ -850,7 +1150,8 @@ eng_eval_gates(struct engine *e)
 			if (sg->fails > g->failure_limit && failed < 0) {
 				failed = (int)i;
 				snprintf(bad, sizeof(bad), "gate \"%s\" failed (%s; %d failure%s, limit %d)",
-				    g->text, r.detail, sg->fails, sg->fails == 1 ? "" : "s", g->failure_limit);
+				    g->text, eng_detail(&e->gview[i]), sg->fails, sg->fails == 1 ? "" : "s",
+				    g->failure_limit);
 			}
 		} else {
 			sg->inconclusive++;
@@ -858,12 +1159,12 @@ eng_eval_gates(struct engine *e)
 			if (sg->inconclusive > g->consecutive_errors && inconc < 0 && failed < 0) {
 				inconc = (int)i;
 				snprintf(bad, sizeof(bad), "gate \"%s\" inconclusive %d times in a row (%s)",
-				    g->text, sg->inconclusive, r.detail);
+				    g->text, sg->inconclusive, eng_detail(&e->gview[i]));
 			}
 		}
 	}
 	if (failed >= 0) {
-		eng_on_fail(e, ph->on_fail, "transition", bad, inputs);
+		eng_on_fail(e, ph->on_fail, "transition", bad, eng_gate_inputs(e));
 		return;
 	}
 	if ((size_t)npass == ph->ngates) {
@@ -881,7 +1182,7 @@ eng_eval_gates(struct engine *e)
 			snprintf(c.why, sizeof(c.why), "gate \"%s\" passed (%.6g, %zu samples)", g->text,
 			    e->gview[0].value, e->gview[0].samples);
 		}
-		c.inputs = inputs;
+		c.inputs = eng_gate_inputs(e);
 		eng_advance(e, &c);
 		return;
 	}
@@ -890,13 +1191,12 @@ eng_eval_gates(struct engine *e)
 
 		chg_init(&c, e, ENG_PAUSED);
 		c.reason = PAUSE_INCONCLUSIVE;
-		c.inputs = inputs;
+		c.inputs = eng_gate_inputs(e);
 		snprintf(c.why, sizeof(c.why), "%s", bad);
 		eng_transition(e, &c);
 		notify(e, 1, "gate", "rollout paused: gate inconclusive", "%s", bad);
 		return;
 	}
-	json_decref(inputs);
 	if (changed)
 		eng_persist(e);
 }
@@ -928,7 +1228,6 @@ eng_fire(struct engine *e, size_t i, const char *detail, json_t *inputs)
 static void
 eng_check_triggers(struct engine *e)
 {
-	const struct expr_metrics *view = e->metrics ? metrics_view(e->metrics) : NULL;
 	int changed = 0;
 	size_t i;
 
@@ -940,25 +1239,21 @@ eng_check_triggers(struct engine *e)
 
 		if (t->kind != TRIGGER_EXPR || !eng_trigger_armed(e, t))
 			continue;
-		expr_eval(t->when, view, 1, &r);
-		e->tview[i].evaluated = 1;
-		e->tview[i].verdict = r.verdict;
-		e->tview[i].value = r.lhs;
-		e->tview[i].samples = r.samples;
-		memcpy(e->tview[i].detail, r.detail, sizeof(e->tview[i].detail));
+		eng_eval(e, t->when, 1, &e->tview[i], &r);
 		if (r.verdict == VERDICT_PASS)
 			st->consecutive++;
 		else if (r.verdict == VERDICT_FAIL)
 			st->consecutive = 0;
 		/* inconclusive: neither counts nor resets */
 		if (st->consecutive >= (t->for_checks > 0 ? t->for_checks : 1)) {
+			const char *detail = eng_detail(&e->tview[i]);
 			char d[600];
 			json_t *in = json_pack("[{s:s, s:s, s:s, s:o, s:I, s:i}]", "trigger", t->name,
-			    "when", t->when_text, "detail", r.detail, "value", isfinite(r.lhs) ?
+			    "when", t->when_text, "detail", detail, "value", isfinite(r.lhs) ?
 			    json_real(r.lhs) : json_null(), "samples", (json_int_t)r.samples,
 			    "checks", st->consecutive);
 
-			snprintf(d, sizeof(d), "%s for %d check%s", r.detail, st->consecutive,
+			snprintf(d, sizeof(d), "%s for %d check%s", detail, st->consecutive,
 			    st->consecutive == 1 ? "" : "s");
 			eng_fire(e, i, d, in);
 			return;
@@ -1026,7 +1321,7 @@ eng_start(struct engine *e)
 	struct eng_change c;
 	struct flag_write w = { 0 };
 	char err[512];
-	int p = 0;
+	int p = 0, rc;
 
 	if (e->start_phase != NULL && (p = plan_phase_index(e->plan, e->start_phase)) < 0)
 		p = 0;
@@ -1038,8 +1333,8 @@ eng_start(struct engine *e)
 	    p ? e->plan->phases[p].name : "");
 	eng_transition(e, &c);
 	eng_desired_flags(e, &w);
-	if (eng_flags_apply(e, &w, "auto", c.why, err, sizeof(err)) != 0)
-		eng_flags_failed(e, "start", err);
+	if ((rc = eng_flags_apply(e, &w, "auto", c.why, err, sizeof(err))) != 0)
+		eng_flags_failed(e, "start", rc, err);
 }
 
 /* Move along the plan as far as the clock allows (no trigger check). */
@@ -1053,6 +1348,8 @@ eng_run(struct engine *e, int64_t now)
 		int phase = e->st.phase, step = e->st.step;
 		uint64_t seq = e->st.seq;
 
+		if (e->io_rc != 0 && eng_movable(s))
+			break;          /* not written: do not move on (paused below) */
 		if (s == ENG_RUNNING)
 			eng_run_position(e);
 		else if (s == ENG_HOLDING && now >= e->st.hold_until_ms)
@@ -1064,6 +1361,85 @@ eng_run(struct engine *e, int64_t now)
 		if (e->st.seq == seq && e->st.state == s && e->st.phase == phase && e->st.step == step)
 			break;          /* gates evaluated, still undecided */
 	}
+	if (e->io_rc != 0 && eng_movable(e->st.state))
+		eng_storage_pause(e);
+}
+
+/* Re-apply the flags the current state wants (after they could not be written).  0 or -errno. */
+static int
+eng_flags_retry(struct engine *e, char *err, size_t errlen)
+{
+	struct flag_write w = { 0 };
+
+	if (e->flags == NULL)
+		return 0;
+	if (e->st.state == ENG_ROLLING_BACK || e->st.state == ENG_ROLLED_BACK) {
+		if (flags_traffic(e->flags) == 0 && flags_get_bool(e->flags, "emergencyRollback"))
+			return 0;
+		return flags_emergency_rollback(e->flags, "auto", "rollback: flags written after a"
+		    " storage failure", err, errlen);
+	}
+	if (e->st.state == ENG_ABORTED) {
+		fw_add_int(&w, "hybridTrafficPercent", 0);
+		return eng_flags_apply(e, &w, "auto", "abort: flags written after a storage failure",
+		    err, errlen);
+	}
+	eng_desired_flags(e, &w);
+	return eng_flags_apply(e, &w, "auto", "flags written after a storage failure", err, errlen);
+}
+
+/*
+ * Storage was failing: write what is behind (state, queued records,
+ * flags).  When everything is written and the rollout was paused for
+ * storage, resume with a journaled record saying so.  0 or -errno.
+ */
+static int
+eng_storage_retry(struct engine *e)
+{
+	size_t queued = json_array_size(e->queue);
+	int was = e->io_rc, rc;
+	char err[512] = "";
+
+	rc = eng_flush(e);
+	if (rc == 0 && e->flags_dirty) {
+		rc = eng_flags_retry(e, err, sizeof(err));
+		if (rc != 0) {
+			eng_io_fail(e, rc, "flags not written: %s", err);
+			return rc;
+		}
+		e->flags_dirty = 0;
+		e->io_rc = 0;
+	}
+	if (rc != 0)
+		return rc;
+	if (was != 0)
+		log_msg(LOG_LVL_INFO, ENG_SRC, "storage writable again: %zu queued journal record%s written",
+		    queued, queued == 1 ? "" : "s");
+	if (e->st.state == ENG_PAUSED && e->st.pause_reason == PAUSE_STORAGE) {
+		struct flag_write w = { 0 };
+		int64_t now = clock_now_ms(e->clk);
+		struct eng_change c;
+		int frc;
+
+		chg_init(&c, e, e->st.paused_from);
+		/* paused time does not count toward the hold */
+		if (e->st.paused_from == ENG_HOLDING)
+			e->st.hold_until_ms += now - e->st.paused_at_ms;
+		if (e->st.paused_from == ENG_GATING)
+			e->st.gate_next_ms = now;
+		if (!eng_movable(c.to))
+			c.to = ENG_RUNNING;
+		c.inputs = json_pack("[{s:I}]", "written", (json_int_t)queued);
+		snprintf(c.why, sizeof(c.why), "storage writable again: %zu queued journal record%s written;"
+		    " resuming", queued, queued == 1 ? "" : "s");
+		eng_transition(e, &c);
+		eng_desired_flags(e, &w);
+		if ((frc = eng_flags_apply(e, &w, "auto", c.why, err, sizeof(err))) != 0)
+			eng_flags_failed(e, "resume", frc, err);
+		else
+			notify(e, 0, "storage", "rollout resumed", "%s", c.why);
+	}
+	return e->io_rc;
 }
 
 int64_t
@@ -1071,6 +1447,9 @@ engine_tick(struct engine *e)
 {
 	int64_t now = clock_now_ms(e->clk), next;
 
+	if (e->io_rc != 0 || e->state_dirty || e->flags_dirty || json_array_size(e->queue) > 0
+	    || (e->st.state == ENG_PAUSED && e->st.pause_reason == PAUSE_STORAGE))
+		eng_storage_retry(e);
 	if (e->st.state == ENG_PENDING && e->st.started_at_ms == 0)
 		eng_start(e);
 	if (now >= e->st.next_check_ms) {
@@ -1126,6 +1505,7 @@ static int
 act_reenter(struct engine *e, struct eng_change *c, int phase, int step, char *err, size_t errlen)
 {
 	struct flag_write w = { 0 };
+	int rc;
 
 	c->to = ENG_RUNNING;
 	c->phase = phase;
@@ -1136,9 +1516,9 @@ act_reenter(struct engine *e, struct eng_change *c, int phase, int step, char *e
 	eng_reset_gates(e);
 	fw_add(&w, "emergencyRollback", "false");
 	eng_desired_flags(e, &w);
-	if (eng_flags_apply(e, &w, c->who && c->who->who ? c->who->who : "operator", c->why, err,
-	    errlen) != 0) {
-		eng_flags_failed(e, c->action, err);
+	if ((rc = eng_flags_apply(e, &w, c->who && c->who->who ? c->who->who : "operator", c->why,
+	    err, errlen)) != 0) {
+		eng_flags_failed(e, c->action, rc, err);
 		return -EIO;
 	}
 	return 0;
@@ -1154,6 +1534,19 @@ eng_act(struct engine *e, enum engine_action a, const char *arg,
 
 	if (err && errlen)
 		err[0] = '\0';
+	if (json_array_size(e->queue) >= e->queue_max && a != ACT_ROLLBACK)
+		return act_err(err, errlen, -ENOSPC, "cannot %s: %zu journal records already wait for the "
+		    "disk (the bound; %s): only a rollback is accepted until they are written",
+		    engine_action_name(a), json_array_size(e->queue), e->io_err);
+	if (e->io_rc != 0 && a != ACT_ROLLBACK && a != ACT_ABORT && a != ACT_PAUSE) {
+		/* moving on needs the disk: try it now */
+		if (eng_storage_retry(e) != 0)
+			return act_err(err, errlen, -EIO, "cannot %s: %s (the rollout resumes by itself "
+			    "once it can be written)", engine_action_name(a), e->io_err);
+		if (a == ACT_RESUME && e->st.state != ENG_PAUSED)
+			return 0;       /* the storage pause ended with the retry */
+		s = e->st.state;
+	}
 	switch (a) {
 	case ACT_PAUSE:
 		if (s != ENG_PENDING && s != ENG_RUNNING && s != ENG_HOLDING && s != ENG_GATING)
@@ -1197,16 +1590,19 @@ eng_act(struct engine *e, enum engine_action a, const char *arg,
 			struct flag_write w = { 0 };
 
 			eng_desired_flags(e, &w);
-			if (eng_flags_apply(e, &w, who && who->who ? who->who : "operator", c.why, err,
-			    errlen) != 0) {
-				eng_flags_failed(e, "resume", err);
+			int rc = eng_flags_apply(e, &w, who && who->who ? who->who : "operator", c.why,
+			    err, errlen);
+
+			if (rc != 0) {
+				eng_flags_failed(e, "resume", rc, err);
 				return -EIO;
 			}
 		}
 		return 0;
 	case ACT_PROMOTE:
 		if (!(s == ENG_HOLDING || s == ENG_GATING || (s == ENG_PAUSED
-		    && e->st.pause_reason != PAUSE_OPERATOR && e->st.pause_reason != PAUSE_FLAGS_BROKEN)))
+		    && e->st.pause_reason != PAUSE_OPERATOR && e->st.pause_reason != PAUSE_FLAGS_BROKEN
+		    && e->st.pause_reason != PAUSE_STORAGE)))
 			return act_err(err, errlen, -EINVAL, "nothing to promote: the rollout is %s%s%s",
 			    engine_state_name(s), s == ENG_PAUSED ? " by " : "",
 			    s == ENG_PAUSED ? state_pause_reason_name(e->st.pause_reason) : "");
@@ -1388,20 +1784,39 @@ eng_resume(struct engine *e, const struct engine_opts *o, char *err, size_t errl
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	/* the journal must have the record of the last persisted transition */
+	/*
+	 * The journal must have the records of the persisted transitions: the
+	 * ones a storage failure kept in the state ("unjournaled"), then the
+	 * last one ("pending").
+	 */
 	if (e->journal != NULL) {
-		uint64_t js = journal_last_seq(e->journal);
+		uint64_t js = journal_last_seq(e->journal), first = js;
+		size_t i, n = json_array_size(e->st.unjournaled);
+		json_t *rec;
+		int rc;
 
-		if (js + 1 == e->st.seq && e->st.pending != NULL) {
-			int rc = journal_append(e->journal, e->st.pending);
-
+		for (i = 0; i <= n; i++) {
+			rec = i < n ? json_array_get(e->st.unjournaled, i) : e->st.pending;
+			if (rec == NULL || (uint64_t)json_integer_value(json_object_get(rec, "seq")) != js + 1)
+				continue;
+			rc = journal_append(e->journal, rec);
 			if (rc != 0) {
 				snprintf(err, errlen, "%s: cannot append the pending record: %s",
 				    journal_path(e->journal), strerror(-rc));
 				return rc;
 			}
+			js++;
+		}
+		json_decref(e->st.unjournaled);
+		e->st.unjournaled = NULL;
+		if (js == first + 1)
 			log_msg(LOG_LVL_INFO, ENG_SRC, "journal: appended record %" PRIu64
-			    " written to the state before a crash", e->st.seq);
+			    " written to the state before a crash", js);
+		else if (js > first + 1)
+			log_msg(LOG_LVL_INFO, ENG_SRC, "journal: appended records %" PRIu64 "-%" PRIu64
+			    " written to the state before a crash", first + 1, js);
+		if (js == e->st.seq) {
+			/* complete */
 		} else if (js < e->st.seq) {
 			log_msg(LOG_LVL_WARN, ENG_SRC, "journal %s ends at seq %" PRIu64
 			    " but the state is at %" PRIu64 ": records are missing",
@@ -1504,8 +1919,10 @@ engine_open(struct engine **out, const struct engine_opts *o, char *err, size_t 
 	e->journal = o->journal;
 	e->hooks = o->hooks;
 	e->lock_fd = -1;
+	e->queue_max = o->queue_max > 0 ? o->queue_max : ENG_QUEUE_MAX;
+	e->queue = json_array();
 	e->md = pcre2_match_data_create(8, NULL);
-	if (e->md == NULL || (o->start_phase && (e->start_phase = strdup(o->start_phase)) == NULL)) {
+	if (e->md == NULL || e->queue == NULL || (o->start_phase && (e->start_phase = strdup(o->start_phase)) == NULL)) {
 		snprintf(err, errlen, "out of memory");
 		rc = -ENOMEM;
 		goto fail;
@@ -1586,6 +2003,22 @@ engine_close(struct engine *e)
 {
 	if (e == NULL)
 		return;
+	if (e->queue != NULL && (e->state_dirty || json_array_size(e->queue) > 0)
+	    && eng_flush(e) != 0) {
+		json_t *rec;
+		size_t i;
+
+		/* the last chance: the records go to the log rather than nowhere */
+		log_msg(LOG_LVL_ERROR, ENG_SRC, "closing with %zu journal record%s not written: %s",
+		    json_array_size(e->queue), json_array_size(e->queue) == 1 ? "" : "s", e->io_err);
+		json_array_foreach(e->queue, i, rec) {
+			char *text = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+			log_msg(LOG_LVL_ERROR, ENG_SRC, "unwritten journal record: %s", text ? text : "?");
+			free(text);
+		}
+	}
+	json_decref(e->queue);
 	if (e->own_journal)
 		journal_close(e->journal);
 	if (e->lock_fd >= 0)
@@ -1601,6 +2034,14 @@ engine_close(struct engine *e)
 }
 
 /* ---- queries ------------------------------------------------------------------------------ */
+
+int
+engine_storage(const struct engine *e, size_t *queued)
+{
+	if (queued != NULL)
+		*queued = json_array_size(e->queue);
+	return e->io_rc;
+}
 
 enum engine_state
 engine_state(const struct engine *e)
@@ -1654,14 +2095,14 @@ engine_status(const struct engine *e)
 	sha_hex(e->plan->sha256, hex);
 	for (i = 0; i < ph->ngates; i++) {
 		const struct plan_gate *g = &ph->gates[i];
-		const struct gate_view *v = i < e->ngview ? &e->gview[i] : NULL;
+		struct gate_view *v = i < e->ngview ? &e->gview[i] : NULL;
 
 		json_array_append_new(gates, json_pack("{s:s, s:s, s:o, s:I, s:s, s:i, s:i, s:I, s:i, s:i}",
 		    "expr", g->text,
 		    "verdict", v && v->evaluated ? verdict_name(v->verdict) : "not_evaluated",
 		    "value", v && v->evaluated && isfinite(v->value) ? json_real(v->value) : json_null(),
 		    "samples", (json_int_t)(v ? v->samples : 0),
-		    "detail", v ? v->detail : "",
+		    "detail", v ? eng_detail(v) : "",
 		    "fails", i < e->st.ngates ? e->st.gates[i].fails : 0,
 		    "inconclusive", i < e->st.ngates ? e->st.gates[i].inconclusive : 0,
 		    "min_samples", (json_int_t)g->min_samples,
@@ -1670,7 +2111,7 @@ engine_status(const struct engine *e)
 	}
 	for (i = 0; i < e->plan->ntriggers; i++) {
 		const struct plan_trigger *t = &e->plan->triggers[i];
-		const struct gate_view *v = &e->tview[i];
+		struct gate_view *v = &e->tview[i];
 
 		json_array_append_new(trig, json_pack("{s:s, s:s, s:s, s:b, s:i, s:i, s:i, s:I, s:s, s:s, s:s}",
 		    "name", t->name, "kind", t->kind == TRIGGER_EXPR ? "expr" : "match",
@@ -1682,7 +2123,7 @@ engine_status(const struct engine *e)
 		    "window_ms", (json_int_t)t->window_ms,
 		    "on_fail", plan_on_fail_name(t->on_fail),
 		    "verdict", v->evaluated ? verdict_name(v->verdict) : "not_evaluated",
-		    "detail", v->detail));
+		    "detail", eng_detail(v)));
 	}
 	json_object_set_new(o, "plan", json_string(e->plan->name));
 	json_object_set_new(o, "plan_file", json_string(e->plan->file ? e->plan->file : ""));
@@ -1702,6 +2143,9 @@ engine_status(const struct engine *e)
 	json_object_set_new(o, "paused_at", e->st.state == ENG_PAUSED ? ms_or_null(e->st.paused_at_ms) : json_null());
 	json_object_set_new(o, "next_check", ms_or_null(e->st.next_check_ms));
 	json_object_set_new(o, "seq", json_integer((json_int_t)e->st.seq));
+	json_object_set_new(o, "storage", json_pack("{s:b, s:o, s:I}", "ok", e->io_rc == 0,
+	    "error", e->io_rc != 0 ? json_string(e->io_err) : json_null(),
+	    "queued", (json_int_t)json_array_size(e->queue)));
 	json_object_set_new(o, "gates", gates);
 	json_object_set_new(o, "triggers", trig);
 	json_object_set_new(o, "safety", json_pack("{s:o, s:I}", "last_drill_ms",

@@ -7,7 +7,8 @@
  *
  * States (rolloutd(8), STATES):
  *   pending -> running -> holding -> gating -> running ... -> completed
- *   any -> paused (manual approval | inconclusive gate | operator | flags file broken)
+ *   any -> paused (manual approval | inconclusive gate | operator | flags file broken |
+ *                  storage: state.json, the journal or the flags file cannot be written)
  *   any -> rolling_back -> rolled_back
  *   any -> aborted  (abort: stop where we are, traffic 0)
  */
@@ -47,6 +48,8 @@ enum engine_pause_reason {
 	PAUSE_FLAGS_BROKEN,
 	PAUSE_GATE_FAILED,        /* on_fail: pause */
 	PAUSE_CALL_FAILED,        /* a call: step's plugin command failed */
+	PAUSE_STORAGE,            /* state.json, the journal or the flags file cannot be written;
+	                             resumes by itself when writes succeed again */
 };
 
 enum engine_action {
@@ -95,6 +98,12 @@ struct engine_opts {
 	struct engine_hooks hooks;
 	int accept_plan_change;   /* --accept-plan-change */
 	const char *start_phase;  /* --phase NAME, or NULL */
+	/*
+	 * Journal records kept in memory while they cannot be written (0: 256).
+	 * Past the bound only rollbacks and the storage pause are still accepted
+	 * (rolloutd(8), STORAGE FAILURES).
+	 */
+	size_t queue_max;
 };
 
 /* Create the engine and resume from STATE_DIR when a state file exists.  0 or -errno (ERR says why). */
@@ -145,6 +154,13 @@ void engine_log_line(struct engine *e, const char *instance, const char *line);
  */
 int64_t engine_host_cursor(const struct engine *e);
 void engine_set_host_cursor(struct engine *e, int64_t cursor);
+
+/*
+ * Storage health: 0 when everything the engine wrote reached the disk, else
+ * the -errno of the last failed write (state.json, journal or flags file);
+ * *QUEUED (may be NULL) receives how many journal records wait in memory.
+ */
+int engine_storage(const struct engine *e, size_t *queued);
 
 /* Index of the current phase and step (nsteps: the phase's end hold/gates). */
 void engine_position(const struct engine *e, int *phase, int *step);

@@ -160,6 +160,42 @@ journal_torn_bytes(const struct journal *j)
 	return j->torn;
 }
 
+/*
+ * Append LEN bytes of TEXT to PATH with one write(2) and fdatasync.  A
+ * short write (a full disk) is cut off again, so the file never holds a
+ * partial line that a later append would continue.  0 or -errno.
+ */
+static int
+journal_write_line(const char *path, const char *text, size_t len)
+{
+	struct stat st;
+	off_t before = -1;
+	ssize_t w;
+	int fd, rc = 0;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) == 0)
+		before = st.st_size;
+	do
+		w = write(fd, text, len);
+	while (w < 0 && errno == EINTR);
+	if (w < 0)
+		rc = -errno;
+	else if ((size_t)w < len)
+		rc = -ENOSPC;
+	else if (fdatasync(fd) != 0)
+		rc = -errno;
+	if (rc != 0 && w > 0 && before >= 0 && fstat(fd, &st) == 0 && st.st_size == before + w) {
+		if (ftruncate(fd, before) != 0)
+			log_warn("journal %s: a partial line (%zd bytes) could not be cut off: %s", path,
+			    w, strerror(errno));
+	}
+	close(fd);
+	return rc;
+}
+
 int
 journal_append(struct journal *j, json_t *rec)
 {
@@ -178,7 +214,7 @@ journal_append(struct journal *j, json_t *rec)
 		return -ENOMEM;
 	n = strlen(text);
 	text[n] = '\n';         /* json_dumps leaves room: replace the NUL, write n + 1 */
-	rc = fs_append_sync(j->path, text, n + 1, 0644);
+	rc = journal_write_line(j->path, text, n + 1);
 	free(text);
 	if (rc == 0 && seq != NULL)
 		j->last_seq = s;

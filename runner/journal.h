@@ -40,7 +40,9 @@ size_t journal_torn_bytes(const struct journal *j);
 /*
  * Append REC (borrowed) as one compact line and fsync.  When REC has a
  * "seq", it must be journal_last_seq() + 1 (else -EINVAL: a gap or a
- * duplicate).  0 or -errno.
+ * duplicate).  0 or -errno (the disk's: -EROFS, -EACCES, -ENOSPC, -EIO...;
+ * journal_last_seq() is then unchanged and a partial line is cut off, so
+ * the caller can append the same record again later).
  */
 int journal_append(struct journal *j, json_t *rec);
 

@@ -20,6 +20,7 @@ static const char *const pause_names[] = {
 	[PAUSE_FLAGS_BROKEN] = "flags_broken",
 	[PAUSE_GATE_FAILED] = "gate_failed",
 	[PAUSE_CALL_FAILED] = "call_failed",
+	[PAUSE_STORAGE] = "storage",
 };
 
 const char *
@@ -100,6 +101,8 @@ state_to_json(const struct rollout_state *st)
 	json_object_set_new(o, "gates", gates);
 	json_object_set_new(o, "triggers", trig);
 	json_object_set(o, "pending", st->pending ? st->pending : json_null());
+	if (json_array_size(st->unjournaled) > 0)
+		json_object_set(o, "unjournaled", st->unjournaled);
 	return o;
 }
 
@@ -228,6 +231,21 @@ state_from_json(json_t *j, struct rollout_state *st, char *err, size_t errlen)
 	v = json_object_get(j, "pending");
 	if (json_is_object(v))
 		st->pending = json_incref(v);
+	v = json_object_get(j, "unjournaled");
+	if (v != NULL && !json_is_null(v)) {
+		if (!json_is_array(v)) {
+			snprintf(err, errlen, "field \"unjournaled\": expected an array");
+			state_clear(st);
+			return -EBADMSG;
+		}
+		json_array_foreach(v, i, item)
+			if (!json_is_object(item) || !json_is_integer(json_object_get(item, "seq"))) {
+				snprintf(err, errlen, "field \"unjournaled\"[%zu]: expected a record with a seq", i);
+				state_clear(st);
+				return -EBADMSG;
+			}
+		st->unjournaled = json_incref(v);
+	}
 	return 0;
 }
 
@@ -288,5 +306,6 @@ state_clear(struct rollout_state *st)
 	free(st->triggers);
 	free(st->gates);
 	json_decref(st->pending);
+	json_decref(st->unjournaled);
 	memset(st, 0, sizeof(*st));
 }

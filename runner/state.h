@@ -56,6 +56,12 @@ struct rollout_state {
 	size_t ntriggers;
 	struct state_trigger *triggers;
 	json_t *pending;           /* owned reference, may be NULL */
+	/*
+	 * Records before "pending" that are not in the journal yet (the journal
+	 * could not be written), oldest first: owned array, may be NULL.  A
+	 * restart appends them, then "pending", where the journal is behind.
+	 */
+	json_t *unjournaled;
 };
 
 /* Serialize ST to JSON (new reference) and back.  Parse errors name the field. */

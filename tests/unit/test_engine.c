@@ -19,6 +19,7 @@
 #include "log.h"
 #include "plan.h"
 #include <fcntl.h>
+#include <sys/stat.h>
 
 #define T0 1767225600000LL   /* 2026-01-01T00:00:00Z */
 #define MIN 60000LL
@@ -67,6 +68,9 @@ struct fx {
 	int calls, call_rc;
 	char lines[64][600];
 	int nlines;
+	size_t queue_max;
+	char notes[16][64];               /* notify types, in order */
+	int nnotes;
 };
 
 static int
@@ -94,6 +98,18 @@ hook_transition(void *ctx, int64_t at, const char *line)
 }
 
 static void
+hook_notify(void *ctx, int severity, const char *type, const char *title, const char *message)
+{
+	struct fx *f = ctx;
+
+	(void)severity;
+	(void)title;
+	(void)message;
+	if (f->nnotes < 16)
+		snprintf(f->notes[f->nnotes++], sizeof(f->notes[0]), "%s", type);
+}
+
+static void
 open_engine(struct fx *f, const char *plan_text, int accept)
 {
 	struct engine_opts o = { 0 };
@@ -110,7 +126,9 @@ open_engine(struct fx *f, const char *plan_text, int accept)
 	o.hooks.ctx = f;
 	o.hooks.call = hook_call;
 	o.hooks.transition = hook_transition;
+	o.hooks.notify = hook_notify;
 	o.accept_plan_change = accept;
+	o.queue_max = f->queue_max;
 	if (engine_open(&f->e, &o, err, sizeof(err)) != 0)
 		fail_msg("engine_open: %s", err);
 }
@@ -556,6 +574,348 @@ engine_open__crash_inside_traffic_step__traffic_never_steps_back(void **state)
 	assert_int_equal(flags_generation(f->flags), gen);
 }
 
+/* ---- storage failures ---------------------------------------------------------- */
+
+/*
+ * Make every write under the state directory fail (a file stands where the
+ * directory was: ENOTDIR, even for root), or undo it.
+ */
+static void
+storage_break(struct fx *f, int broken)
+{
+	char away[260];
+	FILE *x;
+
+	snprintf(away, sizeof(away), "%s.away", f->state_dir);
+	if (broken) {
+		assert_int_equal(rename(f->state_dir, away), 0);
+		x = fopen(f->state_dir, "w");
+		assert_non_null(x);
+		fclose(x);
+	} else {
+		assert_int_equal(unlink(f->state_dir), 0);
+		assert_int_equal(rename(away, f->state_dir), 0);
+	}
+}
+
+/* The journal's engine records (with a seq), oldest first. */
+static json_t *
+journal_records(struct fx *f)
+{
+	json_t *all = journal_read_tail(f->journal_path, 100000), *out = json_array(), *r;
+	size_t i;
+
+	assert_non_null(all);
+	json_array_foreach(all, i, r)
+		if (json_object_get(r, "seq") != NULL)
+			json_array_append(out, r);
+	json_decref(all);
+	return out;
+}
+
+/* Every record once, seq 1..n without a gap; returns n. */
+static size_t
+assert_contiguous(json_t *recs)
+{
+	size_t i;
+
+	for (i = 0; i < json_array_size(recs); i++)
+		if (json_integer_value(json_object_get(json_array_get(recs, i), "seq")) != (json_int_t)i + 1)
+			fail_msg("journal record %zu has seq %lld", i,
+			    (long long)json_integer_value(json_object_get(json_array_get(recs, i), "seq")));
+	return json_array_size(recs);
+}
+
+static const char *
+flag_str(struct fx *f, const char *name, char *buf, size_t len)
+{
+	struct flag_value v;
+
+	assert_int_equal(flags_get(f->flags, name, &v), 0);
+	return flag_value_str(&v, buf, len);
+}
+
+static const char *
+rec_str(json_t *recs, size_t i, const char *k1, const char *k2)
+{
+	json_t *v = json_object_get(json_array_get(recs, i), k1);
+
+	return json_string_value(k2 ? json_object_get(v, k2) : v);
+}
+
+static void
+engine_storage__unwritable__pauses_never_advances_then_recovers(void **state)
+{
+	struct fx *f = *state;
+	char err[300];
+	json_t *recs, *st;
+	size_t n0, n, i;
+	int paused = -1, resumed = -1;
+
+	run_until(f, T0 + HOUR - MIN, 0.99);
+	assert_at(f, ENG_HOLDING, "parallel", 1);
+	recs = journal_records(f);
+	n0 = assert_contiguous(recs);
+	json_decref(recs);
+	storage_break(f, 1);
+	/* the hold ends, the gate would pass: 10 hours of ticks with good data */
+	run_until(f, T0 + 11 * HOUR, 0.99);
+	assert_int_equal(engine_state(f->e), ENG_PAUSED);
+	st = engine_status(f->e);
+	assert_string_equal(json_string_value(json_object_get(st, "pause_reason")), "storage");
+	assert_string_equal(json_string_value(json_object_get(st, "phase")), "parallel");
+	assert_false(json_is_true(json_object_get(json_object_get(st, "storage"), "ok")));
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(st, "storage"), "queued")), 2);
+	assert_non_null(strstr(json_string_value(json_object_get(json_object_get(st, "storage"), "error")),
+	    "state.json: cannot write the state: Not a directory"));
+	json_decref(st);
+	assert_non_null(strstr(last_line(f), "paused (storage): storage: "));
+	assert_string_equal(f->notes[f->nnotes - 1], "storage");
+	assert_int_equal(engine_traffic(f->e), 0);
+	assert_int_equal(flags_get_int(f->flags, "hybridTrafficPercent"), 0);
+	assert_string_equal(flag_str(f, "rolloutPhase", err, sizeof(err)), "parallel");
+	/* moving on by hand is refused while the disk refuses; the queue holds 2 */
+	assert_int_equal(engine_act(f->e, ACT_RESUME, NULL, NULL, err, sizeof(err)), -EIO);
+	assert_non_null(strstr(err, "cannot resume: "));
+	assert_non_null(strstr(err, "resumes by itself"));
+	assert_int_equal(engine_act(f->e, ACT_SKIP_TO_PHASE, "gradual", NULL, err, sizeof(err)), -EIO);
+	assert_int_equal(engine_act(f->e, ACT_PROMOTE, NULL, NULL, err, sizeof(err)), -EIO);
+	assert_int_equal(engine_storage(f->e, &n), -ENOTDIR);
+	assert_int_equal(n, 2);
+	assert_int_equal(engine_state(f->e), ENG_PAUSED);
+	storage_break(f, 0);
+	/* back: the next tick writes the 2 records, resumes (journaled), the gate passes */
+	run_until(f, T0 + 11 * HOUR + 10000, 0.99);
+	assert_int_equal(engine_storage(f->e, &n), 0);
+	assert_int_equal(n, 0);
+	assert_at(f, ENG_HOLDING, "gradual", 1);
+	assert_int_equal(flags_get_int(f->flags, "hybridTrafficPercent"), 5);
+	recs = journal_records(f);
+	n = assert_contiguous(recs);
+	for (i = n0; i < n; i++) {
+		if (paused < 0 && json_is_string(json_object_get(json_array_get(recs, i), "pause_reason")))
+			paused = (int)i;
+		if (resumed < 0 && strstr(rec_str(recs, i, "why", NULL), "storage writable again: 2 queued"))
+			resumed = (int)i;
+	}
+	/* the failed transition (the hold's end), the pause, the resume, then the gate */
+	assert_int_equal(paused, (int)n0 + 1);
+	assert_string_equal(rec_str(recs, n0, "to", "state"), "gating");
+	assert_string_equal(rec_str(recs, (size_t)paused, "pause_reason", NULL), "storage");
+	assert_non_null(strstr(rec_str(recs, (size_t)paused, "why", NULL), "Not a directory"));
+	assert_int_equal(resumed, paused + 1);
+	assert_string_equal(rec_str(recs, (size_t)resumed, "from", "state"), "paused");
+	assert_string_equal(rec_str(recs, (size_t)resumed, "to", "state"), "gating");
+	assert_string_equal(rec_str(recs, (size_t)resumed + 1, "to", "phase"), "gradual");
+	json_decref(recs);
+	/* state.json agrees with the journal */
+	{
+		char path[300];
+		json_t *sj;
+
+		snprintf(path, sizeof(path), "%s/state.json", f->state_dir);
+		sj = json_load_file(path, 0, NULL);
+		assert_non_null(sj);
+		assert_int_equal(json_integer_value(json_object_get(sj, "seq")), (json_int_t)n);
+		assert_null(json_object_get(sj, "unjournaled"));
+		json_decref(sj);
+	}
+}
+
+static void
+engine_storage__rollback_during_failure__at_once_then_written(void **state)
+{
+	struct fx *f = *state;
+	char err[300];
+	json_t *recs;
+	size_t n0, n;
+
+	run_until(f, T0 + HOUR + 10 * MIN, 0.99);
+	assert_at(f, ENG_HOLDING, "gradual", 1);
+	assert_int_equal(flags_get_int(f->flags, "hybridTrafficPercent"), 5);
+	recs = journal_records(f);
+	n0 = assert_contiguous(recs);
+	json_decref(recs);
+	storage_break(f, 1);
+	/* the trigger fires while nothing can be written: the rollback is not held back */
+	engine_log_line(f->e, "candidate", "panic: one");
+	assert_int_equal(clock_set(f->clk, T0 + HOUR + 10 * MIN + 30000), 0);
+	engine_log_line(f->e, "candidate", "panic: two");
+	assert_int_equal(engine_state(f->e), ENG_ROLLED_BACK);
+	assert_int_equal(engine_traffic(f->e), 0);
+	assert_int_equal(flags_get_int(f->flags, "hybridTrafficPercent"), 0);
+	assert_true(flags_get_bool(f->flags, "emergencyRollback"));
+	assert_non_null(strstr(last_line(f), "rolling_back -> rolled_back: emergency rollback done"));
+	assert_non_null(strstr(last_line(f), "audit record was not journaled"));
+	assert_int_equal(engine_storage(f->e, &n), -ENOTDIR);
+	assert_int_equal(n, 2);
+	/* an operator rollback on top: accepted, in memory */
+	assert_int_equal(engine_act(f->e, ACT_ROLLBACK, NULL, NULL, err, sizeof(err)), 0);
+	assert_int_equal(engine_storage(f->e, &n), -ENOTDIR);
+	assert_int_equal(n, 4);
+	run_until(f, T0 + HOUR + 20 * MIN, -1);
+	assert_int_equal(engine_state(f->e), ENG_ROLLED_BACK);
+	storage_break(f, 0);
+	run_until(f, T0 + HOUR + 21 * MIN, -1);
+	assert_int_equal(engine_storage(f->e, &n), 0);
+	recs = journal_records(f);
+	assert_int_equal(assert_contiguous(recs), n0 + 4);
+	assert_string_equal(rec_str(recs, n0, "to", "state"), "rolling_back");
+	assert_string_equal(rec_str(recs, n0 + 1, "to", "state"), "rolled_back");
+	assert_string_equal(rec_str(recs, n0 + 2, "action", NULL), "rollback");
+	assert_string_equal(rec_str(recs, n0 + 3, "to", "state"), "rolled_back");
+	json_decref(recs);
+	/* a restart resumes rolled back, nothing appended twice */
+	engine_close(f->e);
+	f->e = NULL;
+	open_engine(f, NULL, 0);
+	assert_int_equal(engine_state(f->e), ENG_ROLLED_BACK);
+	recs = journal_records(f);
+	assert_int_equal(assert_contiguous(recs), n0 + 4);
+	json_decref(recs);
+}
+
+static void
+engine_storage__journal_only_fails__restart_appends_what_the_state_kept(void **state)
+{
+	struct fx *f = *state;
+	char away[300];
+	json_t *recs;
+	size_t n0, n;
+
+	run_until(f, T0 + HOUR - MIN, 0.99);
+	recs = journal_records(f);
+	n0 = assert_contiguous(recs);
+	json_decref(recs);
+	/* the journal alone cannot be appended to (a directory in its place); state.json can */
+	snprintf(away, sizeof(away), "%s.away", f->journal_path);
+	assert_int_equal(rename(f->journal_path, away), 0);
+	assert_int_equal(mkdir(f->journal_path, 0755), 0);
+	run_until(f, T0 + 3 * HOUR, 0.99);
+	assert_int_equal(engine_state(f->e), ENG_PAUSED);
+	assert_int_equal(engine_storage(f->e, &n), -EISDIR);
+	assert_int_equal(n, 2);
+	/* killed now: state.json holds the pause as "pending" and the record before it */
+	engine_close(f->e);
+	f->e = NULL;
+	assert_int_equal(rmdir(f->journal_path), 0);
+	assert_int_equal(rename(away, f->journal_path), 0);
+	open_engine(f, NULL, 0);
+	recs = journal_records(f);
+	assert_int_equal(assert_contiguous(recs), n0 + 2);
+	assert_string_equal(rec_str(recs, n0 + 1, "pause_reason", NULL), "storage");
+	json_decref(recs);
+	/* the resumed engine sees the disk is fine: resumes by itself and goes on */
+	run_until(f, T0 + 3 * HOUR + 10000, 0.99);
+	assert_at(f, ENG_HOLDING, "gradual", 1);
+	recs = journal_records(f);
+	n = assert_contiguous(recs);
+	assert_true(n > n0 + 3);
+	assert_non_null(strstr(rec_str(recs, n0 + 2, "why", NULL), "storage writable again"));
+	json_decref(recs);
+}
+
+static void
+engine_storage__queue_bound__only_rollback_past_it(void **state)
+{
+	struct fx *f = *state;
+	char err[300];
+	json_t *recs;
+	size_t n0, n;
+
+	engine_close(f->e);
+	f->queue_max = 2;
+	open_engine(f, NULL, 0);
+	run_until(f, T0 + HOUR - MIN, 0.99);
+	recs = journal_records(f);
+	n0 = assert_contiguous(recs);
+	json_decref(recs);
+	storage_break(f, 1);
+	run_until(f, T0 + 2 * HOUR, 0.99);
+	assert_int_equal(engine_storage(f->e, &n), -ENOTDIR);
+	assert_int_equal(n, 2);
+	/* the bound: an abort is refused with the reason, a rollback still goes */
+	assert_int_equal(engine_act(f->e, ACT_ABORT, NULL, NULL, err, sizeof(err)), -ENOSPC);
+	assert_non_null(strstr(err, "cannot abort: 2 journal records already wait for the disk"));
+	assert_non_null(strstr(err, "only a rollback is accepted"));
+	assert_int_equal(engine_state(f->e), ENG_PAUSED);
+	assert_int_equal(engine_act(f->e, ACT_ROLLBACK, NULL, NULL, err, sizeof(err)), 0);
+	assert_int_equal(engine_state(f->e), ENG_ROLLED_BACK);
+	assert_int_equal(flags_get_int(f->flags, "hybridTrafficPercent"), 0);
+	assert_int_equal(engine_storage(f->e, &n), -ENOTDIR);
+	assert_int_equal(n, 4);
+	storage_break(f, 0);
+	run_until(f, T0 + 2 * HOUR + 10000, 0.99);
+	assert_int_equal(engine_storage(f->e, &n), 0);
+	recs = journal_records(f);
+	assert_int_equal(assert_contiguous(recs), n0 + 4);
+	assert_string_equal(rec_str(recs, n0 + 3, "to", "state"), "rolled_back");
+	json_decref(recs);
+	/* the bound is for what waits: with the queue written, actions are accepted again */
+	assert_int_equal(engine_act(f->e, ACT_RETRY, NULL, NULL, err, sizeof(err)), 0);
+}
+
+static void
+engine_storage__flags_file_unwritable__pauses_storage_and_recovers(void **state)
+{
+	struct fx *f = *state;
+	char cfg[300], away[320];
+	json_t *st;
+
+	run_until(f, T0 + HOUR - MIN, 0.99);
+	/* the flags' directory refuses; the state directory is fine */
+	snprintf(cfg, sizeof(cfg), "%s/config", f->dir);
+	snprintf(away, sizeof(away), "%s.away", cfg);
+	assert_int_equal(rename(cfg, away), 0);
+	{
+		FILE *x = fopen(cfg, "w");
+
+		assert_non_null(x);
+		fclose(x);
+	}
+	run_until(f, T0 + 3 * HOUR, 0.99);
+	/* gradual's entry could not set its flags: paused for storage, not "flags_broken" */
+	assert_int_equal(engine_state(f->e), ENG_PAUSED);
+	st = engine_status(f->e);
+	assert_string_equal(json_string_value(json_object_get(st, "pause_reason")), "storage");
+	json_decref(st);
+	assert_non_null(strstr(last_line(f), "flags not written"));
+	assert_int_equal(unlink(cfg), 0);
+	assert_int_equal(rename(away, cfg), 0);
+	run_until(f, T0 + 3 * HOUR + 10000, 0.99);
+	assert_int_equal(engine_storage(f->e, NULL), 0);
+	assert_int_equal(engine_state(f->e), ENG_HOLDING);
+	assert_string_equal(flag_str(f, "rolloutPhase", cfg, sizeof(cfg)), "gradual");
+	assert_int_equal(flags_get_int(f->flags, "hybridTrafficPercent"), 5);
+	assert_true(has_line(f, "storage writable again"));
+}
+
+/* The detail shown is the one of the evaluation (formatted when read, from what it saw then). */
+static void
+engine_status__trigger_detail__as_evaluated_not_as_now(void **state)
+{
+	struct fx *f = *state;
+	json_t *st, *t;
+
+	run_until(f, T0 + HOUR + 10 * MIN, 0.99);
+	assert_at(f, ENG_HOLDING, "gradual", 1);
+	metrics_record(f->m, "candidate.error_ratio", 0.25);
+	run_until(f, T0 + HOUR + 11 * MIN, 0.99);
+	metrics_record(f->m, "candidate.error_ratio", 0.125);     /* after the evaluation */
+	st = engine_status(f->e);
+	t = json_array_get(json_object_get(st, "triggers"), 0);
+	assert_string_equal(json_string_value(json_object_get(t, "name")), "errs");
+	assert_string_equal(json_string_value(json_object_get(t, "verdict")), "fail");
+	assert_string_equal(json_string_value(json_object_get(t, "detail")),
+	    "candidate.error_ratio = 0.25 (1 sample) > 0.5");
+	json_decref(st);
+	/* three checks over the line: the trigger's record carries the detail of the third */
+	metrics_record(f->m, "candidate.error_ratio", 0.75);
+	run_until(f, T0 + HOUR + 11 * MIN + 30000, 0.99);
+	assert_int_equal(engine_state(f->e), ENG_ROLLED_BACK);
+	assert_true(has_line(f, "trigger \"errs\" fired: candidate.error_ratio = 0.75 (3 samples) > 0.5 for 3 checks"));
+}
+
 int
 main(void)
 {
@@ -576,6 +936,12 @@ main(void)
 		T(engine_open__pending_record__appended_once_after_crash),
 		T(engine_open__changed_plan__refused_unless_accepted),
 		T(engine_open__crash_inside_traffic_step__traffic_never_steps_back),
+		T(engine_storage__unwritable__pauses_never_advances_then_recovers),
+		T(engine_storage__rollback_during_failure__at_once_then_written),
+		T(engine_storage__journal_only_fails__restart_appends_what_the_state_kept),
+		T(engine_storage__queue_bound__only_rollback_past_it),
+		T(engine_storage__flags_file_unwritable__pauses_storage_and_recovers),
+		T(engine_status__trigger_detail__as_evaluated_not_as_now),
 	};
 
 	log_set_level(LOG_LVL_ERROR);

@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "fsutil.h"
@@ -119,6 +122,103 @@ journal_time__formats_iso_utc(void **state)
 	assert_string_equal(journal_time(1767225600123LL, buf, sizeof(buf)), "2026-01-01T00:00:00.123Z");
 }
 
+/* Count the lines of PATH that hold "seq":N. */
+static int
+count_seq(int n)
+{
+	json_t *all = journal_read_tail(path, 1000), *r;
+	size_t i;
+	int k = 0;
+
+	assert_non_null(all);
+	json_array_foreach(all, i, r)
+		if (json_integer_value(json_object_get(r, "seq")) == n)
+			k++;
+	json_decref(all);
+	return k;
+}
+
+static void
+journal_append__unwritable__errno_then_same_record_once(void **state)
+{
+	struct journal *j;
+	char err[256], away[160];
+	json_t *r;
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(journal_open(&j, path, err, sizeof(err)), 0);
+	r = json_pack("{s:i, s:s}", "seq", 1, "kind", "transition");
+	assert_int_equal(journal_append(j, r), 0);
+	json_object_set_new(r, "seq", json_integer(2));
+	/* the directory is gone and a file stands in its place: every write fails */
+	snprintf(away, sizeof(away), "%s.away", dir);
+	assert_int_equal(rename(dir, away), 0);
+	f = fopen(dir, "w");
+	assert_non_null(f);
+	fclose(f);
+	assert_int_equal(journal_append(j, r), -ENOTDIR);
+	assert_int_equal(journal_last_seq(j), 1);                 /* not counted */
+	assert_int_equal(journal_append(j, r), -ENOTDIR);         /* retried: same answer */
+	assert_int_equal(unlink(dir), 0);
+	assert_int_equal(rename(away, dir), 0);
+	assert_int_equal(journal_append(j, r), 0);                /* the same record, now */
+	assert_int_equal(journal_last_seq(j), 2);
+	json_decref(r);
+	journal_close(j);
+	assert_int_equal(count_seq(1), 1);
+	assert_int_equal(count_seq(2), 1);
+}
+
+static void
+journal_append__short_write__partial_line_cut_off(void **state)
+{
+	struct rlimit old, lim;
+	struct journal *j;
+	char err[256], big[200];
+	json_t *r;
+	long size;
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(journal_open(&j, path, err, sizeof(err)), 0);
+	r = json_pack("{s:i, s:s}", "seq", 1, "kind", "transition");
+	assert_int_equal(journal_append(j, r), 0);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	fclose(f);
+	/* a full disk, as far as this process goes: 10 more bytes, then EFBIG/short writes */
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	json_object_set_new(r, "seq", json_integer(2));
+	json_object_set_new(r, "pad", json_string(big));
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)size + 10;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	assert_int_equal(journal_append(j, r), -ENOSPC);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	assert_int_equal(journal_last_seq(j), 1);
+	/* no partial line: the file is as it was, and the retry makes a whole line */
+	f = fopen(path, "r");
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	assert_int_equal(ftell(f), size);
+	fclose(f);
+	assert_int_equal(journal_append(j, r), 0);
+	json_decref(r);
+	journal_close(j);
+	assert_int_equal(journal_open(&j, path, err, sizeof(err)), 0);
+	assert_int_equal(journal_torn_bytes(j), 0);
+	assert_int_equal(journal_last_seq(j), 2);
+	journal_close(j);
+	assert_int_equal(count_seq(2), 1);
+}
+
 int
 main(void)
 {
@@ -127,6 +227,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(journal_open__torn_last_line__reported_moved_and_not_used, setup, teardown),
 		cmocka_unit_test_setup_teardown(journal_open__garbage_line__refused_with_line_number, setup, teardown),
 		cmocka_unit_test_setup_teardown(journal_time__formats_iso_utc, setup, teardown),
+		cmocka_unit_test_setup_teardown(journal_append__unwritable__errno_then_same_record_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(journal_append__short_write__partial_line_cut_off, setup, teardown),
 	};
 
 	log_set_level(LOG_LVL_ERROR);
