@@ -31,11 +31,12 @@ sys_hook() {
 }
 
 # sys_daemon: start rolloutd --speed $SPEED on $PLAN (again after a kill: same data dir).
+# SYS_ENV (an array of NAME=VALUE) adds to its environment.
 sys_daemon() {
   API_PORT=${API_PORT:-$(free_port)}
   URL="http://127.0.0.1:$API_PORT"
   bg env POLKADOT_RPC_URL="ws://127.0.0.1:$NODE_PORT" SUBSCAN_URL="$SIM" SUBSCAN_API_KEY=sys-key \
-    WEBHOOK_URL="http://127.0.0.1:$HOOK_PORT/hook" \
+    WEBHOOK_URL="http://127.0.0.1:$HOOK_PORT/hook" ${SYS_ENV[@]+"${SYS_ENV[@]}"} \
     "$B/rolloutd" --plan "$PLAN" --data-dir "$DATA" --plugin-dir "$B/plugins" \
     --listen "127.0.0.1:$API_PORT" --speed "$SPEED" ${SYS_EXIT---exit-when-done} >>"$TMP/rolloutd.log" 2>&1
   DPID=$BG_PID
@@ -92,6 +93,40 @@ sys_wait_exit() {
   fi
   DRC=0
   wait "$DPID" || DRC=$?
+}
+
+# sys_phase_is NAME: the engine is in phase NAME.
+sys_phase_is() {
+  local st
+  st=$(curl -sf "$URL/api/status" | tr -d ' \n') || return 1
+  [[ $st == *"\"phase\":\"$1\""* ]]
+}
+
+# sys_post PATH [JSON]: an authenticated POST to the API (token from the data directory).
+sys_post() {
+  local body=${2:-'{}'}
+  curl -sf -X POST -H "Authorization: Bearer $(cat "$DATA/state/api.token")" \
+    -H 'Content-Type: application/json' --data "$body" "$URL$1"
+}
+
+# sys_flag NAME: the value of a flag in the flags file as rolloutd wrote it.
+sys_flag() {
+  sed -n "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*\\([^;]*\\);.*/\\1/p" "$DATA/config/feature-flags.conf" | tr -d ' "'
+}
+
+# sys_smtp_start / sys_smtp_stop: the SMTP server (tests/fakes/webhookd/smtpd.py,
+# mode save) on $SMTP_PORT, saving messages to $TMP/mail; start again after a
+# stop on the same port and directory (numbering goes on after the last file).
+SMTP_PORT=
+sys_smtp_start() {
+  SMTP_PORT=${SMTP_PORT:-$(free_port)}
+  bg $PY "$ROOT/tests/fakes/webhookd/smtpd.py" "$SMTP_PORT" "$TMP/mail" save >>"$TMP/smtpd.log" 2>&1
+  SMTP_PID=$BG_PID
+  wait_port "$SMTP_PORT" 20
+}
+sys_smtp_stop() {
+  kill "$SMTP_PID" 2>/dev/null || true
+  wait "$SMTP_PID" 2>/dev/null || true
 }
 
 sys_dump() {

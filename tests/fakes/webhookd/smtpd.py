@@ -5,7 +5,8 @@
 
 MODE:
     save         accept every message; write DIR/<n>.eml (the DATA as received)
-                 and DIR/<n>.json ({"mail_from", "rcpt_tos", "auth"})
+                 and DIR/<n>.json ({"mail_from", "rcpt_tos", "auth"}); n goes
+                 on after the highest number already in DIR (a restart)
     auth         like save, but AUTH PLAIN/LOGIN is required and only USER/PASS
                  is accepted (no TLS needed: loopback tests)
     reject-auth  AUTH is offered and every credential is rejected (535)
@@ -54,7 +55,9 @@ if MODE == "drop":
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-counter = {"n": 0}
+# numbering goes on after the files already in DIR (a restarted server)
+counter = {"n": max([int(f[:4]) for f in os.listdir(DIR)
+                     if f.endswith(".eml") and f[:4].isdigit()] or [0])}
 lock = threading.Lock()
 
 
