@@ -362,7 +362,7 @@ poller_main(void *arg)
 
 	pthread_mutex_lock(&p->lock);
 	while (!p->stopping) {
-		int64_t due;
+		int64_t due, started = p->host->now_ms(p->host->ctx), floor;
 
 		if (!first || p->poll_on_start || p->poll_requested) {
 			p->poll_requested = 0;
@@ -371,8 +371,16 @@ poller_main(void *arg)
 			pthread_mutex_lock(&p->lock);
 		}
 		first = 0;
-		/* host time (virtual under --simulate), checked at least every 200 ms */
-		due = p->host->now_ms(p->host->ctx) + p->interval_ms;
+		/*
+		 * Cycles start `interval` apart (the lookups after a snapshot do not
+		 * push the next one back), but at least a tenth of it after the end of
+		 * a long one.  Host time (virtual under --simulate, faster under
+		 * --speed), checked at least every 200 ms.
+		 */
+		due = started + p->interval_ms;
+		floor = p->host->now_ms(p->host->ctx) + p->interval_ms / 10;
+		if (due < floor)
+			due = floor;
 		while (!p->stopping && !p->poll_requested) {
 			int64_t left = due - p->host->now_ms(p->host->ctx);
 			struct timespec ts;

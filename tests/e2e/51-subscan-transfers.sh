@@ -6,10 +6,12 @@
 #   - activity: each cycle asks exactly `activity_lookups` accounts not asked
 #     before; the asked-set is saved and a restarted daemon asks none again;
 #   - exchanges: the first look (chain held: no transfers yet) emits nothing;
-#     after the chain ran and paused, one cycle emits exactly the transfers of
-#     the ground truth that have an exchange on one side (each once, even when
-#     both sides are exchanges), the next cycle none, and every exchange's
-#     newest id on disk is the truth's newest id for it.
+#     after the chain ran and paused, a cycle while Subscan lags (/_sim/lag)
+#     sees none of the new transfers; once it catches up one cycle emits
+#     exactly the transfers of the ground truth that have an exchange on one
+#     side (each once, even when both sides are exchanges), the next cycle
+#     none, and every exchange's newest id on disk is the truth's newest id
+#     for it.
 . "$(dirname "$0")/../lib.sh"
 
 [ -x "$B/rolloutd" ] || fail "$B/rolloutd not built"
@@ -48,7 +50,7 @@ systems:
   baseline:
     plugin: subscan_poller
     with: { base_url: "$SU", top: 1100, rate: 0, interval: 1h, timeout: 5s,
-            activity_lookups: 300, exchange_lookups: 200 }
+            activity_lookups: 250, exchange_lookups: 200 }
   candidate:
     plugin: scripted
     with:
@@ -105,14 +107,14 @@ nex=$(wc -l <"$TMP/exchanges")
 
 cd "$ROOT"
 start_daemon
-# cycle 1: the chain holds, nobody has a transfer: 300 activities, all "none"; every exchange first-looked
-wait_stat 'd["cycles_ok"] >= 1 and d["lookups"]["asked"] >= 300 and d["lookups"]["exchanges_followed"] >= '"$nex"
+# cycle 1: the chain holds, nobody has a transfer: 250 activities, all "none"; every exchange first-looked
+wait_stat 'd["cycles_ok"] >= 1 and d["lookups"]["asked"] >= 250 and d["lookups"]["exchanges_followed"] >= '"$nex"
 sleep 0.5
 cmd stats
-assert_eq "1 300 0 300 $nex $nex 0" "$(rget '" ".join(str(x) for x in (d["cycles_ok"], d["lookups"]["asked"], d["lookups"]["activity_found"], d["lookups"]["activity_none"], d["lookups"]["exchanges_in_top"], d["lookups"]["exchanges_followed"], d["lookups"]["transfers"]))')" \
+assert_eq "1 250 0 250 $nex $nex 0" "$(rget '" ".join(str(x) for x in (d["cycles_ok"], d["lookups"]["asked"], d["lookups"]["activity_found"], d["lookups"]["activity_none"], d["lookups"]["exchanges_in_top"], d["lookups"]["exchanges_followed"], d["lookups"]["transfers"]))')" \
   "cycle 1: asked, found, none, exchanges in top, followed, transfers"
-assert_eq "300 $nex" "$($PY -c 'import json,sys; d=json.load(open(sys.argv[1])); print(len(d["asked"]), sum(1 for e in d["exchanges"] if e["newest_id"] == 0))' "$LOOKUPS")" "lookups.json after cycle 1"
-pass "cycle 1: 300 accounts asked (budget), $nex exchanges first-looked, nothing emitted"
+assert_eq "250 $nex" "$($PY -c 'import json,sys; d=json.load(open(sys.argv[1])); print(len(d["asked"]), sum(1 for e in d["exchanges"] if e["newest_id"] == 0))' "$LOOKUPS")" "lookups.json after cycle 1"
+pass "cycle 1: 250 accounts asked (budget), $nex exchanges first-looked, nothing emitted"
 
 # let the chain make transfers, then hold it still and poll
 curl -s -f -X POST "$SU/_sim/go" >/dev/null
@@ -135,12 +137,21 @@ print(len(ids), max(ids) if ids else 0)
 PY
 )"
 [ "$want_xfers" -gt 0 ] || fail "the chain made no exchange transfer"
+# Subscan a day behind: the new transfers are not served yet
+curl -s -f -X POST --data 86400 "$SU/_sim/lag" >/dev/null
 cmd poll
-wait_stat 'd["cycles_ok"] >= 2 and d["lookups"]["asked"] >= 600'
+wait_stat 'd["cycles_ok"] >= 2 and d["lookups"]["asked"] >= 500'
+sleep 0.5
+cmd stats
+assert_eq "0" "$(rget 'd["lookups"]["transfers"]')" "cycle 2: transfers while Subscan lags"
+pass "cycle 2: Subscan lagging, no transfer yet"
+curl -s -f -X POST --data 0 "$SU/_sim/lag" >/dev/null
+cmd poll
+wait_stat 'd["cycles_ok"] >= 3 and d["lookups"]["asked"] >= 750'
 sleep 0.5
 cmd stats
 assert_eq "$want_xfers 0 0" "$(rget '" ".join(str(x) for x in (d["lookups"]["transfers"], d["lookups"]["transfer_errors"], d["lookups"]["gaps"]))')" \
-  "cycle 2: transfers emitted (the truth's exchange transfers), errors, gaps"
+  "cycle 3: transfers emitted (the truth's exchange transfers), errors, gaps"
 # every exchange's newest id on disk is the truth's newest for it
 $PY - "$TRUTH" "$LOOKUPS" <<'PY' || fail "newest ids in lookups.json differ from the truth"
 import json, sys
@@ -156,26 +167,26 @@ if bad:
     print("exchange, on disk, truth:", bad[:5])
     sys.exit(1)
 PY
-pass "cycle 2: $want_xfers exchange transfers emitted, as the ground truth has them"
+pass "cycle 3: $want_xfers exchange transfers emitted, as the ground truth has them"
 
 cmd poll
-wait_stat 'd["cycles_ok"] >= 3 and d["lookups"]["asked"] >= 900'
+wait_stat 'd["cycles_ok"] >= 4 and d["lookups"]["asked"] >= 1000'
 sleep 0.3
 cmd stats
-assert_eq "$want_xfers" "$(rget 'd["lookups"]["transfers"]')" "cycle 3: nothing new, nothing emitted again"
-pass "cycle 3: no transfer emitted twice"
+assert_eq "$want_xfers" "$(rget 'd["lookups"]["transfers"]')" "cycle 4: nothing new, nothing emitted again"
+pass "cycle 4: no transfer emitted twice"
 
-# a restart asks only the accounts never asked (1010 - 900 = 110) and re-emits nothing
+# a restart asks only the accounts never asked (1010 - 1000 = 10) and re-emits nothing
 stop_daemon
-assert_eq 900 "$($PY -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["asked"]))' "$LOOKUPS")" "asked-set on disk"
+assert_eq 1000 "$($PY -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["asked"]))' "$LOOKUPS")" "asked-set on disk"
 start_daemon
 wait_stat 'd["cycles_ok"] >= 1 and d["lookups"]["asked"] >= 1010'
 sleep 0.3
 cmd stats
-assert_eq "1010 110 0" "$(rget '" ".join(str(x) for x in (d["lookups"]["asked"], d["lookups"]["activity_found"] + d["lookups"]["activity_none"], d["lookups"]["transfers"]))')" \
+assert_eq "1010 10 0" "$(rget '" ".join(str(x) for x in (d["lookups"]["asked"], d["lookups"]["activity_found"] + d["lookups"]["activity_none"], d["lookups"]["transfers"]))')" \
   "after the restart: asked, answers of this run, transfers"
-assert_contains "$TMP/rolloutd.out" "lookups: 900 accounts asked, $nex exchanges followed" "restart loads the lookups"
-pass "restart: only the 110 accounts never asked are asked; no transfer re-emitted"
+assert_contains "$TMP/rolloutd.out" "lookups: 1000 accounts asked, $nex exchanges followed" "restart loads the lookups"
+pass "restart: only the 10 accounts never asked are asked; no transfer re-emitted"
 
 stop_daemon
 if grep -E 'AddressSanitizer|runtime error' "$TMP/rolloutd.out" "$TMP/sim.err"; then

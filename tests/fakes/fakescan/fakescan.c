@@ -3,7 +3,7 @@
  *
  * usage: fakescan [--port N] [--snapshots DIR] [--api-key KEY]
  *                 [--manual-advance] [--transfers FILE]
- *                 [--synth-transfers ADDRESS:N] [--fault KIND[:COUNT[:PARAM]]]...
+ *                 [--synth-transfers ADDRESS:N] [--fault KIND[:COUNT[:PARAM]][@WORD]]...
  * Prints "fakescan listening on 127.0.0.1:PORT" on stdout once ready.
  * Routes and faults: scanapi.h.
  */
@@ -30,7 +30,7 @@ fakescan_usage(void)
 {
 	fprintf(stderr, "usage: fakescan [--port N] [--snapshots DIR] [--api-key KEY] "
 	    "[--manual-advance] [--transfers FILE] [--synth-transfers ADDRESS:N] "
-	    "[--fault KIND[:COUNT[:PARAM]]]...\n");
+	    "[--fault KIND[:COUNT[:PARAM]][@WORD]]...\n");
 }
 
 int

@@ -66,7 +66,7 @@ struct scanapi {
 	json_t *transfers;            /* array */
 	struct scanapi_xfer *xfers;   /* index of transfers, newest first */
 	size_t nxfers;
-	int xfers_dirty;
+	int xfers_dirty;              /* 1: rebuild the index; 2: only appended since */
 	long long horizon;            /* transfers above this block are not served yet (-1: all) */
 	struct scanapi_fault faults[SCANAPI_MAX_FAULTS];
 	size_t nfaults;
@@ -341,7 +341,8 @@ scanapi_push_transfer(struct scanapi *api, json_t *transfer)
 		return -EINVAL;
 	pthread_mutex_lock(&api->lock);
 	rc = json_array_append_new(api->transfers, transfer) == 0 ? 0 : -ENOMEM;
-	api->xfers_dirty = 1;
+	if (api->xfers_dirty == 0)
+		api->xfers_dirty = 2;
 	pthread_mutex_unlock(&api->lock);
 	return rc;
 }
@@ -593,11 +594,25 @@ scanapi_cmp_xfer(const void *a, const void *b)
 	return x->id < y->id ? 1 : x->id > y->id ? -1 : 0; /* newest (highest id) first */
 }
 
-/* (Re)build the transfer index; lock held. */
+static void
+scanapi_xfer_of(struct scanapi_xfer *x, json_t *t)
+{
+	x->obj = t;
+	x->id = (long long)json_integer_value(json_object_get(t, "transfer_id"));
+	x->block = (long)json_integer_value(json_object_get(t, "block_num"));
+	x->from = json_string_value(json_object_get(t, "from")) ?: "";
+	x->to = json_string_value(json_object_get(t, "to")) ?: "";
+}
+
+/*
+ * (Re)build the transfer index; lock held.  After appends only (the
+ * simulated chain's steady state) the new ones are sorted and merged in,
+ * instead of sorting everything again for each request.
+ */
 static int
 scanapi_index_transfers(struct scanapi *api)
 {
-	size_t n = json_array_size(api->transfers), i;
+	size_t n = json_array_size(api->transfers), i, k = 0, a = 0, b;
 	struct scanapi_xfer *x;
 
 	if (!api->xfers_dirty && api->xfers != NULL)
@@ -605,16 +620,29 @@ scanapi_index_transfers(struct scanapi *api)
 	x = calloc(n + 1, sizeof(*x));
 	if (x == NULL)
 		return -ENOMEM;
-	for (i = 0; i < n; i++) {
-		json_t *t = json_array_get(api->transfers, i);
+	if (api->xfers_dirty == 2 && api->xfers != NULL && api->nxfers <= n) {
+		size_t old = api->nxfers;
 
-		x[i].obj = t;
-		x[i].id = (long long)json_integer_value(json_object_get(t, "transfer_id"));
-		x[i].block = (long)json_integer_value(json_object_get(t, "block_num"));
-		x[i].from = json_string_value(json_object_get(t, "from")) ?: "";
-		x[i].to = json_string_value(json_object_get(t, "to")) ?: "";
+		for (i = old; i < n; i++)
+			scanapi_xfer_of(&x[i - old], json_array_get(api->transfers, i));
+		qsort(x, n - old, sizeof(*x), scanapi_cmp_xfer);
+		/* merge the sorted new ones (moved to the end) with the old index */
+		memmove(x + old, x, (n - old) * sizeof(*x));
+		b = old;
+		while (a < old || b < n) {
+			struct scanapi_xfer t;
+
+			if (b >= n || (a < old && scanapi_cmp_xfer(&api->xfers[a], &x[b]) <= 0))
+				t = api->xfers[a++];
+			else
+				t = x[b++];
+			x[k++] = t;
+		}
+	} else {
+		for (i = 0; i < n; i++)
+			scanapi_xfer_of(&x[i], json_array_get(api->transfers, i));
+		qsort(x, n, sizeof(*x), scanapi_cmp_xfer);
 	}
-	qsort(x, n, sizeof(*x), scanapi_cmp_xfer);
 	free(api->xfers);
 	api->xfers = x;
 	api->nxfers = n;
