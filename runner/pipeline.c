@@ -85,6 +85,13 @@ struct pipeline {
 
 /* ---- plugin directory -------------------------------------------------------------- */
 
+void
+pipeline_sync(struct pipeline *p)
+{
+	whale_sync(p->rules[0]);
+	whale_sync(p->rules[1]);
+}
+
 const char *
 pipeline_default_plugin_dir(void)
 {

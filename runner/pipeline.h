@@ -115,6 +115,9 @@ json_t *pipeline_shadow_json(struct pipeline *p);
 json_t *pipeline_alerts_json(struct pipeline *p, size_t offset, size_t limit);
 json_t *pipeline_health_json(struct pipeline *p);
 
+/* Wait until both rule sets' state files (DATA/rules/...) are written (whale_sync). */
+void pipeline_sync(struct pipeline *p);
+
 /* The plugin directory pipeline_open() would use when opts.plugin_dir is NULL (static buffer). */
 const char *pipeline_default_plugin_dir(void);
 

@@ -4,6 +4,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <strings.h>
 #include <time.h>
@@ -46,6 +47,15 @@ struct whale_acct {
 	uint64_t activity_block; /* block of the last activity, 0 unknown */
 	char source[24];         /* "history" or the seed's source, e.g. "subscan.transfers" */
 	int exchange;            /* merkle.tag_type "Exchange" in the last list */
+};
+
+/* A file to write atomically, queued for the writer thread. */
+struct whale_job {
+	struct whale_job *next;
+	char *path;
+	char *data;
+	size_t len;
+	const char *what;        /* "the last activity", "the top list" (for the error) */
 };
 
 struct whale_entry {
@@ -96,6 +106,12 @@ struct whale {
 	struct whale_dir coord[2];    /* [0] inflow, [1] outflow */
 	uint64_t seen[WHALE_SEEN_MAX];  /* hashes of the last transfer ids, a ring */
 	size_t nseen, seen_next;
+	/* the writer thread: fsynced writes off the runner thread */
+	pthread_t writer;
+	int writer_on, writer_stop, writer_busy;
+	pthread_mutex_t wlock;
+	pthread_cond_t wcond, widle;
+	struct whale_job *head, *tail;
 };
 
 /* ---- accounts ----------------------------------------------------------------------- */
@@ -238,12 +254,120 @@ whale_load(struct whale *w, struct whale_acct *a)
 	json_decref(j);
 }
 
+/* ---- the writer thread ------------------------------------------------------------------ */
+
+/*
+ * Each file is written atomically (temporary file, fsync, rename, fsync of
+ * the directory) by a thread of its own: a burst of seeds (two fsyncs per
+ * account first seen) or a top list per snapshot must not stall the
+ * runner thread.  Jobs for the same file coalesce (the newest content
+ * wins); whale_sync() and rules_free() wait until every queued file is
+ * written.  A crash loses at most the writes still queued.
+ */
+static void
+whale_write_now(const struct whale_job *j)
+{
+	int rc = fs_write_atomic(j->path, j->data, j->len, 0644);
+
+	if (rc == -ENOENT) {
+		char dir[4200], *slash;
+
+		snprintf(dir, sizeof(dir), "%s", j->path);
+		if ((slash = strrchr(dir, '/')) != NULL)
+			*slash = '\0';
+		if (fs_mkdir_p(dir, 0755) == 0)
+			rc = fs_write_atomic(j->path, j->data, j->len, 0644);
+	}
+	if (rc != 0)
+		log_msg(LOG_LVL_ERROR, "rules", "%s: cannot save %s: %s", j->path, j->what,
+		    strerror(-rc));
+}
+
+static void
+whale_job_free(struct whale_job *j)
+{
+	if (j == NULL)
+		return;
+	free(j->path);
+	free(j->data);
+	free(j);
+}
+
+static void *
+whale_writer(void *arg)
+{
+	struct whale *w = arg;
+	struct whale_job *j;
+
+	pthread_mutex_lock(&w->wlock);
+	for (;;) {
+		while (w->head == NULL && !w->writer_stop)
+			pthread_cond_wait(&w->wcond, &w->wlock);
+		if (w->head == NULL) /* stopping, and nothing left to write */
+			break;
+		j = w->head;
+		w->head = j->next;
+		if (w->head == NULL)
+			w->tail = NULL;
+		w->writer_busy = 1;
+		pthread_mutex_unlock(&w->wlock);
+		whale_write_now(j);
+		whale_job_free(j);
+		pthread_mutex_lock(&w->wlock);
+		w->writer_busy = 0;
+		if (w->head == NULL)
+			pthread_cond_broadcast(&w->widle);
+	}
+	pthread_mutex_unlock(&w->wlock);
+	return NULL;
+}
+
+/* Write DATA (LEN bytes, copied) to PATH: on the writer thread when there is one. */
+static void
+whale_write(struct whale *w, const char *path, const char *data, size_t len, const char *what)
+{
+	struct whale_job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL || (j->path = strdup(path)) == NULL || (j->data = malloc(len)) == NULL) {
+		log_msg(LOG_LVL_ERROR, "rules", "%s: out of memory: %s not saved", path, what);
+		whale_job_free(j);
+		return;
+	}
+	memcpy(j->data, data, len);
+	j->len = len;
+	j->what = what;
+	if (!w->writer_on) {
+		whale_write_now(j);
+		whale_job_free(j);
+		return;
+	}
+	pthread_mutex_lock(&w->wlock);
+	for (struct whale_job *q = w->head; q; q = q->next)
+		if (strcmp(q->path, path) == 0) { /* not written yet: the newest content wins */
+			char *old = q->data;
+
+			q->data = j->data;
+			q->len = len;
+			j->data = old;
+			pthread_mutex_unlock(&w->wlock);
+			whale_job_free(j);
+			return;
+		}
+	if (w->tail)
+		w->tail->next = j;
+	else
+		w->head = j;
+	w->tail = j;
+	pthread_cond_signal(&w->wcond);
+	pthread_mutex_unlock(&w->wlock);
+}
+
 /* Write the account's activity file (activity_ms, activity_block, source). */
 static void
 whale_store(struct whale *w, struct whale_acct *a)
 {
 	char path[4200], acct[64], buf[512];
-	int n, rc;
+	int n;
 
 	if (w->dir[0] == '\0' || whale_activity_path(w, a->pk, path, sizeof(path)) != 0)
 		return;
@@ -251,14 +375,8 @@ whale_store(struct whale *w, struct whale_acct *a)
 	n = snprintf(buf, sizeof(buf),
 	    "{\"account\":\"%s\",\"last_activity_ms\":%lld,\"block\":%llu,\"source\":\"%s\"}\n",
 	    acct, (long long)a->activity_ms, (unsigned long long)a->activity_block, a->source);
-	rc = fs_write_atomic(path, buf, (size_t)n, 0644);
-	if (rc == -ENOENT && fs_mkdir_p(w->dir, 0755) == 0)
-		rc = fs_write_atomic(path, buf, (size_t)n, 0644);
-	if (rc != 0)
-		log_msg(LOG_LVL_ERROR, "rules", "%s: cannot save the last activity: %s", path,
-		    strerror(-rc));
-	else
-		a->stored_ms = a->activity_ms;
+	whale_write(w, path, buf, (size_t)n, "the last activity");
+	a->stored_ms = a->activity_ms;
 }
 
 /* ---- list -------------------------------------------------------------------------------- */
@@ -957,7 +1075,6 @@ whale_list_save(struct whale *w, const struct whale_entry *list, size_t n, int64
 {
 	size_t cap = 256 + n * 128, o;
 	char *buf, hex[65], tot[48];
-	int rc;
 
 	if (w->topfile[0] == '\0')
 		return;
@@ -975,19 +1092,7 @@ whale_list_save(struct whale *w, const struct whale_entry *list, size_t n, int64
 		    rules_format_u128(list[i].total, tot, sizeof(tot)));
 	}
 	o += (size_t)snprintf(buf + o, cap - o, "]}\n");
-	rc = fs_write_atomic(w->topfile, buf, o, 0644);
-	if (rc == -ENOENT) {
-		char dir[4200], *slash;
-
-		snprintf(dir, sizeof(dir), "%s", w->topfile);
-		if ((slash = strrchr(dir, '/')) != NULL)
-			*slash = '\0';
-		if (fs_mkdir_p(dir, 0755) == 0)
-			rc = fs_write_atomic(w->topfile, buf, o, 0644);
-	}
-	if (rc != 0)
-		log_msg(LOG_LVL_ERROR, "rules", "%s: cannot save the top list: %s", w->topfile,
-		    strerror(-rc));
+	whale_write(w, w->topfile, buf, o, "the top list");
 	free(buf);
 }
 
@@ -1428,6 +1533,16 @@ whale_free(void *arg)
 
 	if (w == NULL)
 		return;
+	if (w->writer_on) { /* the writer writes what is queued, then ends */
+		pthread_mutex_lock(&w->wlock);
+		w->writer_stop = 1;
+		pthread_cond_signal(&w->wcond);
+		pthread_mutex_unlock(&w->wlock);
+		pthread_join(w->writer, NULL);
+	}
+	pthread_mutex_destroy(&w->wlock);
+	pthread_cond_destroy(&w->wcond);
+	pthread_cond_destroy(&w->widle);
 	for (size_t i = 0; i < w->nre; i++)
 		pcre2_code_free(w->re[i]);
 	pcre2_match_data_free(w->md);
@@ -1449,8 +1564,13 @@ whale_install(struct rules *r, const struct ynode *cfg, const char *data_dir, ch
 	int rc;
 
 	w = calloc(1, sizeof(*w));
-	if (w == NULL)
-		goto nomem;
+	if (w == NULL) {
+		snprintf(err, errlen, "rules: out of memory");
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&w->wlock, NULL);
+	pthread_cond_init(&w->wcond, NULL);
+	pthread_cond_init(&w->widle, NULL);
 	w->r = r;
 	rules_parse_tokens("1000000", dec, &w->entry_critical);
 	w->dormant_warning = 30 * DAY_MS;
@@ -1500,6 +1620,9 @@ whale_install(struct rules *r, const struct ynode *cfg, const char *data_dir, ch
 	if (!w->xfer_set)
 		memcpy(w->xfer_tier, w->ex_tier, sizeof(w->xfer_tier));
 	whale_list_load(w);
+	/* without the thread, files are written on the caller's thread */
+	if (w->dir[0] && pthread_create(&w->writer, NULL, whale_writer, w) == 0)
+		w->writer_on = 1;
 	if (rules_on_free(r, whale_free, w) != 0) {
 		snprintf(err, errlen, "rules: too many rules");
 		whale_free(w);
@@ -1566,6 +1689,22 @@ whale_fact_alert(const struct rules_alert *a)
 {
 	return strcmp(a->type, "exchange_deposit") == 0 ||
 	    strcmp(a->type, "exchange_withdrawal") == 0;
+}
+
+int
+whale_sync(struct rules *r)
+{
+	struct whale *w = rules_rule_arg(r, "whale");
+
+	if (w == NULL)
+		return -ENOENT;
+	if (!w->writer_on)
+		return 0;
+	pthread_mutex_lock(&w->wlock);
+	while (w->head != NULL || w->writer_busy)
+		pthread_cond_wait(&w->widle, &w->wlock);
+	pthread_mutex_unlock(&w->wlock);
+	return 0;
 }
 
 int

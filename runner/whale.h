@@ -29,6 +29,10 @@
  *   DATA/rules/<system>/top.json   the last top list (public key, rank, total planck),
  *       rewritten atomically when it changes and read back at start, so that
  *       whale_entry/whale_exit after a restart compare with the list from before it.
+ * Both are written atomically (temporary file, fsync, rename) by a writer
+ * thread per rules instance, so that bursts of fsyncs (a seed per account
+ * first seen, a list per snapshot) do not stall the runner thread; a crash
+ * loses at most the writes still queued (whale_sync() waits for them).
  *
  * Configuration: the plan's rules: block (see rolloutd.plan(5), RULES).
  * Amounts are tokens in the plan, rollout_u128 planck here; no floating
@@ -88,6 +92,13 @@ int whale_seed_activity(struct rules *r, const uint8_t pubkey[32], int64_t ms);
  */
 int whale_transfer(struct rules *r, const struct rollout_transfer *t, int64_t now_ms,
     rules_alert_fn fn, void *ctx);
+/*
+ * Wait until every file R queued (activity files, top list) is written.
+ * Files are written atomically on a thread of R's own (fsync off the
+ * runner thread); rules_free() waits for them too.  0, or -ENOENT when R
+ * has no whale rules.
+ */
+int whale_sync(struct rules *r);
 /* The last activity of PUBKEY: 0 and *MS, or -ENOENT when unknown. */
 int whale_last_activity(struct rules *r, const uint8_t pubkey[32], int64_t *ms);
 

@@ -366,15 +366,18 @@ dormant__store_within_hour__not_rewritten(void **state)
 	r = mk(NULL, dir, "candidate");
 	seen(r, 1, 100 * TOK);
 	move(r, &g, 1, 100 * TOK, 90 * TOK, 100, t0);
+	assert_int_equal(whale_sync(r), 0);
 	assert_true(stored_activity(dir, 1) == t0);
 	/* activity 59 min later is known in memory but not rewritten on disk */
 	move(r, &g, 1, 90 * TOK, 80 * TOK, 101, t0 + 59 * 60000);
 	pk_of(pk, 1);
 	assert_int_equal(whale_last_activity(r, pk, &ms), 0);
 	assert_true(ms == t0 + 59 * 60000);
+	assert_int_equal(whale_sync(r), 0);
 	assert_true(stored_activity(dir, 1) == t0);
 	/* an hour after the stored value it is written */
 	move(r, &g, 1, 80 * TOK, 70 * TOK, 102, t0 + 60 * 60000);
+	assert_int_equal(whale_sync(r), 0);
 	assert_true(stored_activity(dir, 1) == t0 + 60 * 60000);
 	rules_free(r);
 }
@@ -645,6 +648,7 @@ seed__found_unknown_old_overwrite__dormant_from_the_seed(void **state)
 	r = mk(NULL, dir, "candidate");
 	/* found: 31 days before the next move; durable like the account's own history */
 	assert_int_equal(seed(r, 1, 1, t0 - 31 * DAY, 4242), 0);
+	assert_int_equal(whale_sync(r), 0);
 	assert_true(stored_activity(dir, 1) == t0 - 31 * DAY);
 	snprintf(path, sizeof(path), "%s/rules/candidate/activity/"
 	    "010000000000000000000000000000000000000000000000000000000000005a.json", dir);
@@ -847,9 +851,11 @@ top_list__restart__compares_with_the_list_before(void **state)
 	r = mk(NULL, dir, "baseline");
 	snap(r, &g, 1000, ids1, b1, 4);
 	assert_int_equal(g.n, 0);
+	assert_int_equal(whale_sync(r), 0);
 	assert_int_equal(stat(path, &st1), 0);
 	/* the same list again is not rewritten */
 	snap(r, &g, 1000, ids1, b1, 4);
+	assert_int_equal(whale_sync(r), 0);
 	assert_int_equal(stat(path, &st2), 0);
 	assert_true(st1.st_ino == st2.st_ino); /* rename() would give a new inode */
 	rules_free(r);

@@ -167,6 +167,7 @@ whale_pipeline__rules_block__alerts_routed_comparator_skips_one_sided(void **sta
 	}
 	json_decref(j);
 	/* each system keeps the last activity of @1 under the data directory */
+	pipeline_sync(p);
 	snprintf(path, sizeof(path), "%s/rules/candidate/activity/"
 	    "0101010101010101010101010101010101010101010101010101010101010101.json", dir);
 	assert_int_equal(access(path, R_OK), 0);
@@ -309,6 +310,7 @@ whale_pipeline__activity_and_transfers__both_rule_sets_one_delivery(void **state
 	emit_transfers(p, "t");
 	pipeline_drain(p);
 	/* the seed is in both systems' activity files; found 0 wrote nothing */
+	pipeline_sync(p);
 	act_path(path, sizeof(path), dir, "baseline", 1);
 	assert_int_equal(count_lines(path, "\"last_activity_ms\":1682720000000"), 1);
 	assert_int_equal(count_lines(path, "subscan.transfers"), 1);
@@ -363,6 +365,22 @@ whale_pipeline__activity_and_transfers__both_rule_sets_one_delivery(void **state
 	pipeline_drain(p);
 	j = pipeline_alerts_json(p, 0, 1000);
 	assert_int_equal(json_integer_value(json_object_get(j, "total")), 2 * NW);
+	json_decref(j);
+	/* parallel mode (traffic 0): every new transfer is delivered by the baseline only */
+	assert_int_equal(flags_set(fl, "hybridTrafficPercent", "0", "test", NULL, err, sizeof(err)), 0);
+	assert_int_equal(flags_set(fl, "enableParallelMode", "true", "test", NULL, err, sizeof(err)), 0);
+	emit_transfers(p, "p");
+	pipeline_drain(p);
+	j = pipeline_alerts_json(p, 0, 2 * NW);
+	arr = json_object_get(j, "alerts");
+	assert_int_equal(json_array_size(arr), 2 * NW);
+	for (size_t k = 0; k < json_array_size(arr); k++) {
+		json_t *a = json_array_get(arr, k);
+		int cand = strcmp(json_string_value(json_object_get(a, "system")), "candidate") == 0;
+
+		assert_non_null(strstr(json_string_value(json_object_get(a, "key")), ":p-"));
+		assert_int_equal(json_is_true(json_object_get(a, "delivered")), !cand);
+	}
 	json_decref(j);
 	/* whale 1 moves (both systems see it): a dormant awakening from the seed, 200 days */
 	memset(&ev, 0, sizeof(ev));
