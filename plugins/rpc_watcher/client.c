@@ -165,7 +165,7 @@ struct client {
 	int64_t setup_start_ms, setup_ms;
 	int setup_done;
 	char ts_key[STORAGE_TIMESTAMP_KEY_HEXLEN + 1];
-	pthread_t ticker;
+	lws_sorted_usec_list_t tick_sul;   /* client_tick() every TICK_MS (service thread) */
 	int64_t last_tick_ms;
 	uint64_t rng;
 	int last_connected_metric;
@@ -2146,8 +2146,9 @@ requests_check(struct client *c, int64_t now)
 
 /*
  * Timers: heartbeats, request timeouts, reconnects, re-subscriptions.  Run
- * on the service thread, woken every TICK_MS by the ticker thread (a
- * lws_cancel_service() poke, which is thread-safe).
+ * on the service thread by a lws_sul timer every TICK_MS (was a ticker
+ * thread poking lws_cancel_service(): two thread wake-ups and an eventfd
+ * write per tick, the largest cost of an idle watcher in bench/system).
  */
 #define TICK_MS 50
 
@@ -2318,27 +2319,28 @@ static const struct lws_protocols client_protocols[] = {
 
 /* ---- lifecycle --------------------------------------------------------------------------- */
 
+static void
+client_tick_sul(lws_sorted_usec_list_t *sul)
+{
+	struct client *c = lws_container_of(sul, struct client, tick_sul);
+
+	client_tick(c);
+	if (!c->w->stopping)
+		lws_sul_schedule(c->w->ctx, 0, &c->tick_sul, client_tick_sul,
+		    (lws_usec_t)TICK_MS * LWS_US_PER_MS);
+}
+
 static void *
 client_thread(void *arg)
 {
 	struct watcher *w = arg;
 
+	lws_sul_schedule(w->ctx, 0, &w->client->tick_sul, client_tick_sul,
+	    (lws_usec_t)TICK_MS * LWS_US_PER_MS);
 	while (!w->stopping)
 		if (lws_service(w->ctx, 0) < 0)
 			break;
-	return NULL;
-}
-
-static void *
-client_ticker(void *arg)
-{
-	struct watcher *w = arg;
-	struct timespec ts = { 0, TICK_MS * 1000000L };
-
-	while (!w->stopping) {
-		nanosleep(&ts, NULL);
-		lws_cancel_service(w->ctx);
-	}
+	lws_sul_cancel(&w->client->tick_sul);
 	return NULL;
 }
 
@@ -2421,15 +2423,6 @@ client_start(struct watcher *w)
 		w->ctx = NULL;
 		return -rc;
 	}
-	rc = pthread_create(&w->client->ticker, NULL, client_ticker, w);
-	if (rc != 0) {
-		w->stopping = 1;
-		lws_cancel_service(w->ctx);
-		pthread_join(w->thread, NULL);
-		lws_context_destroy(w->ctx);
-		w->ctx = NULL;
-		return -rc;
-	}
 	lws_cancel_service(w->ctx);
 	w->started = 1;
 	return 0;
@@ -2448,7 +2441,6 @@ client_stop(struct watcher *w)
 	if (!w->started)
 		return;
 	w->stopping = 1;
-	pthread_join(w->client->ticker, NULL);
 	lws_cancel_service(w->ctx);
 	pthread_join(w->thread, NULL);
 	lws_context_destroy(w->ctx);
