@@ -93,7 +93,7 @@ struct whale {
 	unsigned gain_pct;
 	rollout_u128 gain_min, gain_warning;
 	rollout_u128 ex_tier[3], unlock_tier[3], xfer_tier[3];
-	int xfer_set;            /* exchange_transfer: given (else exchange_flow's tiers) */
+	int xfer_set;            /* exchange_flow.transfers given (else exchange_flow's tiers) */
 	pcre2_code *re[WHALE_PATTERNS_MAX];
 	size_t nre;
 	pcre2_match_data *md;
@@ -1413,8 +1413,7 @@ whale_configure(struct whale_cfg *c, const struct ynode *cfg)
 	if (cfg->kind != YNODE_MAP)
 		return whale_bad(c, cfg, "expected a map of rules, got a %s%s", ynode_kind_name(cfg->kind), "");
 	rc = whale_cfg_keys(c, NULL, cfg,
-	    "large_movement whale_list dormant coordinated draining consolidation exchange_flow "
-	    "exchange_transfer unlock");
+	    "large_movement whale_list dormant coordinated draining consolidation exchange_flow unlock");
 	if (rc != 0)
 		return rc;
 	if ((v = ynode_get(cfg, "whale_list")) != NULL) {
@@ -1485,7 +1484,8 @@ whale_configure(struct whale_cfg *c, const struct ynode *cfg)
 			return rc;
 	}
 	if ((v = ynode_get(cfg, "exchange_flow")) != NULL) {
-		if ((rc = whale_cfg_keys(c, "exchange_flow", v, "patterns info warning critical")) != 0)
+		if ((rc = whale_cfg_keys(c, "exchange_flow", v,
+		    "patterns info warning critical transfers")) != 0)
 			return rc;
 		if ((x = ynode_get(v, "patterns")) != NULL) {
 			if (x->kind == YNODE_SEQ) {
@@ -1497,13 +1497,14 @@ whale_configure(struct whale_cfg *c, const struct ynode *cfg)
 			}
 		}
 		{
-			/* the tiers without the patterns key */
+			/* the tiers without the patterns and transfers keys */
 			struct ynode sub = *v;
 			const struct ynode *keys[4], *vals[4];
 			size_t k = 0;
 
 			for (size_t i = 0; i < v->len && k < 4; i++)
-				if (strcmp(v->keys[i]->scalar, "patterns") != 0) {
+				if (strcmp(v->keys[i]->scalar, "patterns") != 0 &&
+				    strcmp(v->keys[i]->scalar, "transfers") != 0) {
 					keys[k] = v->keys[i];
 					vals[k++] = v->items[i];
 				}
@@ -1513,12 +1514,13 @@ whale_configure(struct whale_cfg *c, const struct ynode *cfg)
 			if ((rc = whale_cfg_tiers(c, "exchange_flow", &sub, w->ex_tier)) != 0)
 				return rc;
 		}
-	}
-	if ((v = ynode_get(cfg, "exchange_transfer")) != NULL) {
-		memcpy(w->xfer_tier, w->ex_tier, sizeof(w->xfer_tier));
-		if ((rc = whale_cfg_tiers(c, "exchange_transfer", v, w->xfer_tier)) != 0)
-			return rc;
-		w->xfer_set = 1;
+		/* deposits / withdrawals: exchange_flow's tiers unless transfers: sets them */
+		if ((x = ynode_get(v, "transfers")) != NULL) {
+			memcpy(w->xfer_tier, w->ex_tier, sizeof(w->xfer_tier));
+			if ((rc = whale_cfg_tiers(c, "exchange_flow.transfers", x, w->xfer_tier)) != 0)
+				return rc;
+			w->xfer_set = 1;
+		}
 	}
 	if ((v = ynode_get(cfg, "unlock")) != NULL &&
 	    (rc = whale_cfg_tiers(c, "unlock", v, w->unlock_tier)) != 0)
@@ -1616,7 +1618,7 @@ whale_install(struct rules *r, const struct ynode *cfg, const char *data_dir, ch
 		whale_free(w);
 		return rc;
 	}
-	/* deposits and withdrawals take exchange_flow's tiers unless exchange_transfer sets them */
+	/* deposits and withdrawals take exchange_flow's tiers unless exchange_flow.transfers sets them */
 	if (!w->xfer_set)
 		memcpy(w->xfer_tier, w->ex_tier, sizeof(w->xfer_tier));
 	whale_list_load(w);

@@ -80,7 +80,7 @@ int whale_seed_activity(struct rules *r, const uint8_t pubkey[32], int64_t ms);
 /*
  * Observe a transfer with both counterparties (ROLLOUT_EV_TRANSFER).  A
  * whale (in the last top list, within whale_list.top when set; not itself
- * an exchange) sending >= exchange_transfer.info to an exchange raises
+ * an exchange) sending >= exchange_flow.transfers.info to an exchange raises
  * exchange_deposit (an outflow of the whale's account); an exchange
  * sending to a whale raises exchange_withdrawal (an inflow).  A side is an
  * exchange when its tag_type is "Exchange" on the transfer or in the last

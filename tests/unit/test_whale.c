@@ -753,6 +753,13 @@ transfer__deposit_withdrawal_tiers_repeat_unknown(void **state)
 	const struct rules_alert *a;
 
 	(void)state;
+	{
+		char err[512];
+
+		assert_int_equal(mk_err("exchange_flow: { transfers: { info: 7, warning: 6 } }\n", err,
+		    sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, "plan.yaml:1:29: rules: exchange_flow.transfers: need 0 < info"));
+	}
 	/* before any list no account is a known whale */
 	assert_int_equal(xfer(r, &g, 1, 50, 20000 * TOK, "1-1", "", "Exchange", "Binance"), 0);
 	snap(r, NULL, 1, ids, b, 4);
@@ -808,9 +815,9 @@ transfer__deposit_withdrawal_tiers_repeat_unknown(void **state)
 	assert_int_equal(xfer(r, &g, 2, 50, 20000 * TOK, "", "", "Exchange", ""), 1);
 	assert_int_equal(xfer(r, &g, 2, 50, 20000 * TOK, "", "", "Exchange", ""), 0);
 	rules_free(r);
-	/* exchange_transfer tiers of their own; whale_list.top bounds the whales */
-	r = mk("exchange_transfer: { info: 5, warning: 6, critical: 7 }\nwhale_list: { top: 1 }\n",
-	    NULL, "candidate");
+	/* transfers: tiers of their own; whale_list.top bounds the whales */
+	r = mk("exchange_flow: { info: 1, transfers: { info: 5, warning: 6, critical: 7 } }\n"
+	    "whale_list: { top: 1 }\n", NULL, "candidate");
 	snap(r, NULL, 1, ids, b, 4);
 	g.n = 0;
 	assert_int_equal(xfer(r, &g, 1, 50, 6 * TOK, "1-1", "", "Exchange", ""), 1);
