@@ -2398,7 +2398,7 @@ int
 client_start(struct watcher *w)
 {
 	struct lws_context_creation_info info;
-	int rc;
+	int rc, tls = 0;
 
 	if (w->started)
 		return 0;
@@ -2406,8 +2406,19 @@ client_start(struct watcher *w)
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = client_protocols;
 	info.user = w;
-	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-	info.client_ssl_ca_filepath = w->conf.ca_file != NULL ? w->conf.ca_file : client_ca_file();
+	/*
+	 * TLS only when an endpoint needs it: OpenSSL's initialisation and the
+	 * system CA bundle cost ~5 MiB of resident memory (bench/system), a third
+	 * of a ws:// watcher's.
+	 */
+	for (size_t k = 0; k < w->conf.nendpoints; k++)
+		if (strncmp(w->conf.endpoints[k], "wss://", 6) == 0)
+			tls = 1;
+	if (tls) {
+		info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.client_ssl_ca_filepath = w->conf.ca_file != NULL ? w->conf.ca_file :
+		    client_ca_file();
+	}
 	info.timeout_secs = (unsigned)((w->conf.request_timeout_ms + 999) / 1000);
 	info.pt_serv_buf_size = 256 * 1024;
 	w->stopping = 0;
