@@ -618,8 +618,12 @@ lookups_follow(struct lookups *l, struct sclient_conn *conn, const struct rollou
 				size_t cap = capfresh ? capfresh * 2 : 16;
 				void *n = realloc(fresh, cap * sizeof(*fresh));
 
-				if (n == NULL)
-					continue;   /* out of memory: this one is lost, counted below */
+				if (n == NULL) {
+					/* out of memory: this one is lost; say so */
+					lookups_count(l, &l->gaps, 1);
+					host->metric(host->ctx, "transfer_gaps", 1);
+					continue;
+				}
 				fresh = n;
 				capfresh = cap;
 			}

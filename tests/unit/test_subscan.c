@@ -1553,6 +1553,9 @@ subscan_exchanges__new_transfers__emitted_once_oldest_first_malformed_named(void
 	/* a restart remembers the newest ids: only a transfer made since is news */
 	xfer_json(one, sizeof(one), 11, ADDR_BINANCE, ADDR_OTHER, "2", "20000000000", NULL, 1);
 	fake_do(&f, "/_fake/transfers", one);
+	/* and one with more decimals than the chain has: named, skipped */
+	xfer_json(one, sizeof(one), 12, ADDR_OTHER, ADDR_BINANCE, "1.12345678901", NULL, NULL, 1);
+	fake_do(&f, "/_fake/transfers", one);
 	h = th_new(dir);
 	th_set(h, "base_url", "%s", f.url);
 	th_set(h, "rate", "0");
@@ -1565,6 +1568,9 @@ subscan_exchanges__new_transfers__emitted_once_oldest_first_malformed_named(void
 	usleep(200000);
 	assert_int_equal(th_count(h, &h->nxfers), 1);
 	check_transfer(&h->xfers[0], 11, ADDR_BINANCE, ADDR_OTHER, (rollout_u128)20000000000ULL, "", "");
+	assert_int_equal(th_count(h, &h->nerrors), 1);
+	if (strstr(h->errors_text, "transfers item 0: amount: ") == NULL)
+		fail_msg("the item with a bad amount is not named: %s", h->errors_text);
 	th_free(h);
 	fake_stop(&f);
 	unlink(path);
