@@ -203,7 +203,7 @@ pipeline_sink(struct pipeline *p, const struct rules_alert *a, int rollout)
 
 /*
  * An alert from a fact both rule sets got at once from the baseline (a
- * transfer): the copy of the system that serves the account is delivered,
+ * transfer, a top list): the copy of the system that serves the account is delivered,
  * the other is shadowed.  Both copies are raised in the same drain under
  * the same mode and traffic, so exactly one is delivered; the router's
  * window coverage (meant for two observations at different times) is not
@@ -592,10 +592,12 @@ pipeline_event(struct pipeline *p, struct bus_item *it, int64_t now)
 		rules_balance(p->rules[src], &ev->u.balance, now, pipeline_on_alert, p);
 		break;
 	case ROLLOUT_EV_SNAPSHOT:
-		/* Labels and ranks come from the baseline's list for both systems (equal terms). */
+		/* Labels and ranks come from the baseline's list for both systems (equal
+		 * terms); both raise its whale_entry/whale_exit, and the system serving
+		 * the account delivers them (whale_fact_alert), also at 100 % traffic. */
 		if (src == SYS_BASELINE) {
 			rules_snapshot(p->rules[SYS_BASELINE], &ev->u.snapshot, now, pipeline_on_alert, p);
-			rules_snapshot(p->rules[SYS_CANDIDATE], &ev->u.snapshot, now, NULL, NULL);
+			rules_snapshot(p->rules[SYS_CANDIDATE], &ev->u.snapshot, now, pipeline_on_alert, p);
 			shadow_baseline_snapshot(p->shadow, &ev->u.snapshot);
 		}
 		pipeline_forward(p, src, ev);

@@ -1690,7 +1690,8 @@ int
 whale_fact_alert(const struct rules_alert *a)
 {
 	return strcmp(a->type, "exchange_deposit") == 0 ||
-	    strcmp(a->type, "exchange_withdrawal") == 0;
+	    strcmp(a->type, "exchange_withdrawal") == 0 || strcmp(a->type, "whale_entry") == 0 ||
+	    strcmp(a->type, "whale_exit") == 0;
 }
 
 int

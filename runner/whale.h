@@ -16,12 +16,13 @@
  *   unlock                     frozen drops by >= 10k / 100k / 1M tokens (candidate only)
  *
  * Facts only the baseline's source knows reach both systems' rules alike
- * (the pipeline feeds them to both, as with the top list): the list
- * (labels, ranks), the seeded last activity of an account first seen
- * (whale_seed) and the transfers with both counterparties (whale_transfer).
- * Alerts from a transfer are raised by both rule sets at the same moment;
- * the router delivers the one of the system that serves the whale's
- * account, and the comparator does not compare them (whale_compared).
+ * (the pipeline feeds them to both): the top list (labels, ranks,
+ * whale_entry/whale_exit), the seeded last activity of an account first
+ * seen (whale_seed) and the transfers with both counterparties
+ * (whale_transfer).  Alerts from a list or a transfer are raised by both
+ * rule sets at the same moment; the pipeline delivers the one of the
+ * system that serves the account (whale_fact_alert), and the comparator
+ * does not compare them (whale_compared).
  *
  * Files (DATA_DIR given to whale_install):
  *   DATA/rules/<system>/activity/<hex public key>.json   last activity, from the
@@ -106,7 +107,7 @@ int whale_last_activity(struct rules *r, const uint8_t pubkey[32], int64_t *ms);
  * 1 when the shadow comparator can match alert A against the other system:
  * per-account balance movements both systems see (large_movement,
  * rapid_draining, consolidation, exchange_flow).  Alerts about the list
- * (whale_entry/exit, raised from the baseline's snapshots only), about
+ * (whale_entry/exit, from the baseline's lists given to both), about
  * clusters (coordinated_movement), about history each side keeps itself
  * (dormant_awakening), about what only the candidate sees (unlock:
  * per-block frozen) and about the baseline's transfers, which both systems
@@ -117,7 +118,8 @@ int whale_compared(const struct rules_alert *a);
 
 /*
  * 1 when A comes from a fact both rule sets get at the same moment from the
- * baseline (exchange_deposit, exchange_withdrawal): the pipeline delivers
+ * baseline (whale_entry, whale_exit, exchange_deposit, exchange_withdrawal):
+ * the pipeline delivers
  * the copy of the system serving the account (router_candidate_serves,
  * without the router's window coverage) and records no *.alert_latency
  * (the delay is the baseline's polling, not the system's processing).

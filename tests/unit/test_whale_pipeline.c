@@ -382,6 +382,37 @@ whale_pipeline__activity_and_transfers__both_rule_sets_one_delivery(void **state
 		assert_int_equal(json_is_true(json_object_get(a, "delivered")), !cand);
 	}
 	json_decref(j);
+	/* traffic 100: a new list (whale 40 replaced by 41): the entry and the exit come
+	 * from the candidate (it serves every account), once each */
+	assert_int_equal(flags_set(fl, "hybridTrafficPercent", "100", "test", NULL, err, sizeof(err)),
+	    0);
+	wpk(e[NW - 1].pubkey, 41);
+	memset(&ev, 0, sizeof(ev));
+	ev.size = sizeof(ev);
+	ev.kind = ROLLOUT_EV_SNAPSHOT;
+	ev.u.snapshot.taken_ms = T0 + 600000;
+	ev.u.snapshot.count = NW + 1;
+	ev.u.snapshot.entries = e;
+	assert_int_equal(pipeline_emit(p, "baseline", &ev), 0);
+	pipeline_drain(p);
+	j = pipeline_alerts_json(p, 0, 4);
+	arr = json_object_get(j, "alerts");
+	{
+		int entry = 0, exit_ = 0;
+
+		for (size_t k = 0; k < json_array_size(arr); k++) {
+			json_t *a = json_array_get(arr, k);
+			const char *type = json_string_value(json_object_get(a, "type"));
+			int cand = strcmp(json_string_value(json_object_get(a, "system")), "candidate") == 0;
+
+			assert_int_equal(json_is_true(json_object_get(a, "delivered")), cand);
+			entry += strcmp(type, "whale_entry") == 0 && cand;
+			exit_ += strcmp(type, "whale_exit") == 0 && cand;
+		}
+		assert_int_equal(entry, 1);
+		assert_int_equal(exit_, 1);
+	}
+	json_decref(j);
 	/* whale 1 moves (both systems see it): a dormant awakening from the seed, 200 days */
 	memset(&ev, 0, sizeof(ev));
 	ev.size = sizeof(ev);

@@ -189,7 +189,9 @@ print("check: %d truth transfers with ids, %d between an exchange and another ac
 if xmissing:
     err("%d of %d exchange deposits/withdrawals of followed exchanges were not delivered, e.g. %s" %
         (len(xmissing), judged, xmissing[:3]))
-whale += xalerts   # the routing properties below hold for them too
+# the routing properties below hold for them too, and for the list's entries and exits
+# (both systems get the baseline's lists; the one serving the account delivers)
+whale += xalerts + [h for h in hist if h.get("type") in ("whale_entry", "whale_exit")]
 
 # Traffic over time, from the engine's transitions (virtual time).
 spans = []   # (start_ms, traffic)
