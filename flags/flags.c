@@ -1582,8 +1582,9 @@ flags_reload(struct flags *f, char *err, size_t errlen)
 	memset(&t, 0, sizeof(t));
 
 	rc = read_snapshot(f, &s, NULL);
+	/* (a deleted file is left to the next write, which recreates it) */
 	if (rc == 0 && !s.broken && s.generation != genbefore && f->audit_path != NULL &&
-	    (lockfd = lock_take(f, 200)) >= 0) {
+	    access(f->path, F_OK) == 0 && (lockfd = lock_take(f, 200)) >= 0) {
 		/* another generation: check it against the journal, under the lock */
 		snapshot_free(&s);
 		rc = read_snapshot(f, &s, NULL);

@@ -1098,6 +1098,42 @@ flags_set__killed_at_each_point_repeatedly__always_consistent(void **state)
 	}
 }
 
+static void
+flags_reload__hand_edit_with_new_generation__recorded_as_recovery(void **state)
+{
+	struct fx *x = *state;
+	struct flags *f;
+	char err[256];
+	json_t *a, *o;
+	size_t i, n = 0;
+
+	open_ok(x, &f);
+	/* an operator bumps the generation by hand: not a write through the store */
+	write_file(x->path, "generation = 9;\nhybridTrafficPercent = 12;\n");
+	assert_int_equal(flags_reload(f, err, sizeof(err)), 1);
+	assert_int_equal(flags_generation(f), 9);
+	assert_int_equal(flags_get_int(f, "hybridTrafficPercent"), 12);
+	a = read_audit(x->audit);
+	json_array_foreach(a, i, o) {
+		assert_string_equal(json_string_value(json_object_get(o, "who")), "recovery");
+		assert_int_equal(json_integer_value(json_object_get(o, "generation")), 9);
+		if (json_is_string(json_object_get(o, "flag")) &&
+		    !strcmp(json_string_value(json_object_get(o, "flag")), "hybridTrafficPercent")) {
+			assert_int_equal(json_integer_value(json_object_get(o, "new")), 12);
+			n++;
+		}
+	}
+	assert_int_equal(n, 1);
+	assert_true(json_array_size(a) >= 2);
+	json_decref(a);
+	/* nothing more on the next re-read, and the next write is generation 10 */
+	assert_int_equal(flags_reload(f, err, sizeof(err)), 0);
+	assert_int_equal(flags_set(f, "hybridTrafficPercent", "0", "ops", NULL, err, sizeof(err)), 0);
+	assert_int_equal(flags_generation(f), 10);
+	flags_close(f);
+	assert_consistent(x);
+}
+
 int
 main(void)
 {
@@ -1125,6 +1161,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(flags_open__file_without_audit__values_recorded, setup, teardown),
 		cmocka_unit_test_setup_teardown(flags_open__file_behind_journal__kept_as_next_generation, setup, teardown),
 		cmocka_unit_test_setup_teardown(flags_set__killed_at_each_point_repeatedly__always_consistent, setup, teardown),
+		cmocka_unit_test_setup_teardown(flags_reload__hand_edit_with_new_generation__recorded_as_recovery, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
