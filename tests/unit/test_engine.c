@@ -890,6 +890,52 @@ engine_storage__flags_file_unwritable__pauses_storage_and_recovers(void **state)
 	assert_true(has_line(f, "storage writable again"));
 }
 
+static void
+engine_storage__rollback_with_flags_unwritable__flags_written_when_back(void **state)
+{
+	struct fx *f = *state;
+	char cfg[300], away[320], err[300];
+	json_t *recs;
+	size_t n0, n;
+	FILE *x;
+
+	run_until(f, T0 + HOUR + 10 * MIN, 0.99);
+	assert_int_equal(flags_get_int(f->flags, "hybridTrafficPercent"), 5);
+	recs = journal_records(f);
+	n0 = assert_contiguous(recs);
+	json_decref(recs);
+	/* the whole data directory refuses: state/ and config/ */
+	storage_break(f, 1);
+	snprintf(cfg, sizeof(cfg), "%s/config", f->dir);
+	snprintf(away, sizeof(away), "%s.away", cfg);
+	assert_int_equal(rename(cfg, away), 0);
+	x = fopen(cfg, "w");
+	assert_non_null(x);
+	fclose(x);
+	assert_int_equal(engine_act(f->e, ACT_ROLLBACK, NULL, NULL, err, sizeof(err)), 0);
+	/* the engine has rolled back (its traffic is 0); the file could not say so */
+	assert_int_equal(engine_state(f->e), ENG_ROLLED_BACK);
+	assert_int_equal(engine_traffic(f->e), 0);
+	assert_non_null(strstr(last_line(f), "emergency rollback FAILED to write the flags"));
+	assert_int_not_equal(engine_storage(f->e, &n), 0);
+	assert_int_equal(n, 2);
+	run_until(f, T0 + HOUR + 20 * MIN, -1);
+	assert_int_not_equal(engine_storage(f->e, NULL), 0);
+	/* back: the flags are written by the retry, the records appended */
+	assert_int_equal(unlink(cfg), 0);
+	assert_int_equal(rename(away, cfg), 0);
+	storage_break(f, 0);
+	run_until(f, T0 + HOUR + 21 * MIN, -1);
+	assert_int_equal(engine_storage(f->e, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(flags_get_int(f->flags, "hybridTrafficPercent"), 0);
+	assert_true(flags_get_bool(f->flags, "emergencyRollback"));
+	recs = journal_records(f);
+	assert_int_equal(assert_contiguous(recs), n0 + 2);
+	assert_string_equal(rec_str(recs, n0 + 1, "to", "state"), "rolled_back");
+	json_decref(recs);
+}
+
 /* The detail shown is the one of the evaluation (formatted when read, from what it saw then). */
 static void
 engine_status__trigger_detail__as_evaluated_not_as_now(void **state)
@@ -941,6 +987,7 @@ main(void)
 		T(engine_storage__journal_only_fails__restart_appends_what_the_state_kept),
 		T(engine_storage__queue_bound__only_rollback_past_it),
 		T(engine_storage__flags_file_unwritable__pauses_storage_and_recovers),
+		T(engine_storage__rollback_with_flags_unwritable__flags_written_when_back),
 		T(engine_status__trigger_detail__as_evaluated_not_as_now),
 	};
 
