@@ -1085,7 +1085,7 @@ reconcile_locked(struct flags *f, uint64_t filegen, const struct audit_tail *t, 
 		    "audited generation %" PRIu64 " (a restored or hand-reset file): its values are "
 		    "kept as generation %" PRIu64, f->path, filegen, t->gen, gen);
 		audit_line(&lines, &st, "recovery", NULL, NULL, NULL, reason, gen);
-		audit_values(f, &lines, &st, reason, gen);
+		audit_values(f, &lines, &st, "the file's value, kept: see the recovery note", gen);
 		if ((rc = audit_flush(f, &lines)) != 0)
 			goto fail;
 		if ((rc = serialise(f->e, f->n, gen, "recovery", &st, &out)) != 0 ||
@@ -1098,7 +1098,8 @@ reconcile_locked(struct flags *f, uint64_t filegen, const struct audit_tail *t, 
 		    "rolloutd, by hand, or the journal was replaced; its values recorded", filegen,
 		    f->path, t->gen);
 		audit_line(&lines, &st, "recovery", NULL, NULL, NULL, reason, filegen);
-		audit_values(f, &lines, &st, reason, filegen);
+		audit_values(f, &lines, &st, "the file's value, recorded: see the recovery note",
+		    filegen);
 		if ((rc = audit_flush(f, &lines)) != 0)
 			goto fail;
 	}

@@ -1190,7 +1190,16 @@ journal_print(const struct ctl *c, const char *line)
 	printf("%s ", json_is_string(v) ? json_string_value(v) : "-");
 	v = json_object_get(o, "kind");
 	printf("%-8s ", json_is_string(v) ? json_string_value(v) : "-");
-	if (json_is_string(v) && strcmp(json_string_value(v), "flag") == 0) {
+	if (json_is_string(v) && strcmp(json_string_value(v), "flag") == 0 &&
+	    json_is_null(json_object_get(o, "flag"))) {
+		/* a note about a whole generation (rolloutd.flags(5) RECOVERY) */
+		printf("note by %s: %s [generation %" JSON_INTEGER_FORMAT "]\n",
+		    json_string_value(json_object_get(o, "who")) ?
+		    json_string_value(json_object_get(o, "who")) : "?",
+		    json_string_value(json_object_get(o, "reason")) ?
+		    json_string_value(json_object_get(o, "reason")) : "",
+		    json_integer_value(json_object_get(o, "generation")));
+	} else if (json_is_string(v) && strcmp(json_string_value(v), "flag") == 0) {
 		printf("%s: ", json_string_value(json_object_get(o, "flag")) ?
 		    json_string_value(json_object_get(o, "flag")) : "?");
 		print_scalar(json_object_get(o, "old") ? json_object_get(o, "old") : json_null());
