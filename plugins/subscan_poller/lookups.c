@@ -175,6 +175,7 @@ lookups_ex_set(struct lookups *l, const uint8_t pk[32], long long newest)
 		l->capex = cap;
 	}
 	pthread_mutex_lock(&l->lock);
+	memset(&l->ex[l->nex], 0, sizeof(l->ex[l->nex]));
 	memcpy(l->ex[l->nex].pubkey, pk, 32);
 	l->ex[l->nex].newest_id = newest;
 	l->nex++;
@@ -713,6 +714,16 @@ lookups_activity(struct lookups *l, struct sclient_conn *conn, const struct roll
 	return lookups_asked_add(l, pk);
 }
 
+/* E (an exchange of the top list) moved since its last look, or was never looked at. */
+static int
+lookups_moved(const struct lookups *l, const struct rollout_snapshot_entry *e)
+{
+	const struct lookups_exchange *st = lookups_ex_find(l, e->pubkey);
+
+	return st == NULL || !st->have_values || st->free != e->data.free ||
+	    st->reserved != e->data.reserved || st->nonce != e->data.nonce;
+}
+
 void
 lookups_cycle(struct lookups *l, struct sclient_conn *conn, const struct rollout_host *host,
     const struct snapshot *cur, int64_t deadline_ms, const struct lookups_sink *sink)
@@ -737,19 +748,36 @@ lookups_cycle(struct lookups *l, struct sclient_conn *conn, const struct rollout
 	pthread_mutex_unlock(&l->lock);
 	/* exchanges first: their transfers are news, and the budget is small */
 	if (nexch > 0 && l->exchange_max > 0) {
-		size_t start = l->cursor % nexch, k;
+		size_t start = l->cursor % nexch, k, moved = 0;
 
+		/* any transfer moves free (in) or the nonce (out): an exchange that
+		 * did not move since its last look has nothing new to show */
+		for (k = 0; k < nexch; k++)
+			moved += lookups_moved(l, &cur->entries[exch[k]]);
+		pthread_mutex_lock(&l->lock);
+		l->exchanges_moved = moved;
+		pthread_mutex_unlock(&l->lock);
 		for (k = 0; k < nexch && used < l->exchange_max; k++) {
 			size_t idx = exch[(start + k) % nexch];
+			const struct rollout_snapshot_entry *e = &cur->entries[idx];
+			struct lookups_exchange *st;
 
+			if (!l->follow_always && !lookups_moved(l, e))
+				continue;
 			if (host->now_ms(host->ctx) >= deadline_ms) {
 				stop = 1;
 				break;
 			}
-			if (lookups_follow(l, conn, host, cur, cur->entries[idx].pubkey,
-			    cur->addresses[idx], l->exchange_max, &used, sink) < 0) {
+			if (lookups_follow(l, conn, host, cur, e->pubkey, cur->addresses[idx],
+			    l->exchange_max, &used, sink) < 0) {
 				stop = 1;
 				break;
+			}
+			if ((st = lookups_ex_find(l, e->pubkey)) != NULL) {
+				st->have_values = 1;
+				st->free = e->data.free;
+				st->reserved = e->data.reserved;
+				st->nonce = e->data.nonce;
 			}
 			l->cursor = (start + k + 1) % nexch;
 			l->dirty = 1;
@@ -803,6 +831,8 @@ lookups_stats(struct lookups *l, json_t *obj)
 	    "transfers", (json_int_t)l->transfers_emitted,
 	    "transfer_errors", (json_int_t)l->transfer_errors);
 	json_object_set_new(o, "gaps", json_integer((json_int_t)l->gaps));
+	json_object_set_new(o, "exchanges_moved", json_integer((json_int_t)l->exchanges_moved));
+	json_object_set_new(o, "exchange_follow", json_string(l->follow_always ? "always" : "moved"));
 	pthread_mutex_unlock(&l->lock);
 	json_object_set_new(obj, "lookups", o);
 }

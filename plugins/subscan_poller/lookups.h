@@ -10,10 +10,12 @@
  *              Subscan knows no transfer).  An error leaves the account
  *              un-asked: it is asked again next cycle.
  *   exchanges  the top list's exchanges (merkle.tag_type "Exchange", or a
- *              tag_name / display matching `exchange_pattern`) are followed
- *              round-robin: the transfers newer than the newest id already
- *              seen -> one ROLLOUT_EV_TRANSFER each, oldest first.  The
- *              first look at an exchange only remembers its newest id.
+ *              tag_name / display matching `exchange_pattern`) whose free,
+ *              reserved or nonce moved since their last look (every one
+ *              with follow_always) are followed round-robin: the transfers
+ *              newer than the newest id already seen -> one
+ *              ROLLOUT_EV_TRANSFER each, oldest first.  The first look at
+ *              an exchange only remembers its newest id.
  *
  * The asked-set and the newest id per exchange persist in one JSON file
  * (DATA/plugins/<instance>/lookups.json), written atomically.
@@ -37,12 +39,17 @@
 struct lookups_exchange {
 	uint8_t pubkey[32];
 	long long newest_id;          /* newest transfer_id seen (0: none yet) */
+	/* the snapshot values at its last look (not persisted: a restart looks again) */
+	int have_values;
+	uint32_t nonce;
+	rollout_u128 free, reserved;
 };
 
 struct lookups {
 	/* configuration (set before the first cycle) */
 	long long activity_max;       /* activity requests per cycle; 0 disables */
 	long long exchange_max;       /* exchange-following requests per cycle; 0 disables */
+	int follow_always;            /* 0: only exchanges whose balance or nonce moved */
 	long long page_rows;          /* rows per page when following (1..100) */
 	void *exchange_re;            /* pcre2_code *, owned; NULL: tag_type only */
 	void *exchange_md;            /* pcre2_match_data *, owned */
@@ -65,7 +72,7 @@ struct lookups {
 	pthread_mutex_t lock;
 	uint64_t activity_found, activity_none, activity_errors;
 	uint64_t transfers_emitted, transfer_errors, exchange_requests, gaps;
-	size_t exchanges_in_top, unasked_in_top;
+	size_t exchanges_in_top, exchanges_moved, unasked_in_top;
 };
 
 /* What lookups_cycle() reports back to the poller (called without locks). */

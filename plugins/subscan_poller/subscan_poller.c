@@ -500,6 +500,15 @@ poller_configure(struct poller *p)
 	CFG_OK(h->cfg_int(h->ctx, NULL, "activity_lookups", 0, 10000, 50, &p->lk.activity_max));
 	CFG_OK(h->cfg_int(h->ctx, NULL, "exchange_lookups", 0, 1000, 50, &p->lk.exchange_max));
 	s = NULL;
+	CFG_OK(h->cfg_string(h->ctx, NULL, "exchange_follow", "moved", &s));
+	if (s != NULL && strcmp(s, "always") == 0) {
+		p->lk.follow_always = 1;
+	} else if (s != NULL && strcmp(s, "moved") != 0) {
+		h->cfg_error(h->ctx, h->cfg_get(h->ctx, NULL, "exchange_follow"),
+		    "exchange_follow: expected moved or always, got \"%s\"", s);
+		rc = -EINVAL;
+	}
+	s = NULL;
 	CFG_OK(h->cfg_string(h->ctx, NULL, "exchange_pattern", NULL, &s));
 	if (s != NULL && s[0] != '\0') {
 		char why[200];
@@ -522,7 +531,7 @@ poller_configure(struct poller *p)
 		static const char *const known[] = { "top", "interval", "base_url", "api_key_file",
 			"rate", "connect_timeout", "timeout", "retries", "backoff_base", "backoff_max",
 			"max_pause", "breaker_failures", "breaker_cooldown", "poll_on_start",
-			"activity_lookups", "exchange_lookups", "exchange_pattern", NULL };
+			"activity_lookups", "exchange_lookups", "exchange_pattern", "exchange_follow", NULL };
 		size_t i, k;
 
 		for (i = 0; i < h->cfg_len(h->ctx, h->config); i++) {

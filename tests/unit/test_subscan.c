@@ -1482,6 +1482,7 @@ subscan_exchanges__new_transfers__emitted_once_oldest_first_malformed_named(void
 	th_set(h, "rate", "0");
 	th_set(h, "top", "20");
 	th_set(h, "exchange_lookups", "10");
+	th_set(h, "exchange_follow", "always");  /* the fake's transfers do not move its snapshots */
 	th_set(h, "exchange_pattern", "(?i)TRSRY");
 	assert_int_equal(th_start(h), 0);
 	/* the first look only remembers the newest id: history raises nothing */
@@ -1561,6 +1562,7 @@ subscan_exchanges__new_transfers__emitted_once_oldest_first_malformed_named(void
 	th_set(h, "rate", "0");
 	th_set(h, "top", "20");
 	th_set(h, "exchange_lookups", "10");
+	th_set(h, "exchange_follow", "always");  /* the fake's transfers do not move its snapshots */
 	th_set(h, "exchange_pattern", "(?i)TRSRY");
 	assert_int_equal(th_start(h), 0);
 	th_wait(h, &h->nxfers, 1, 20, "the transfer made during the restart");
@@ -1581,6 +1583,46 @@ subscan_exchanges__new_transfers__emitted_once_oldest_first_malformed_named(void
 	snprintf(path, sizeof(path), "%s/plugins", dir);
 	rmdir(path);
 	rmdir(dir);
+}
+
+static void
+subscan_exchanges__follow_moved__unmoved_exchange_not_asked_moved_one_followed(void **state)
+{
+	char reply[4096], one[700];
+	struct thost *h = th_new(NULL);
+	struct fake f = { 0 };
+	long long before;
+
+	(void)state;
+	/* manual advance: the snapshot changes only when the test says so */
+	fake_start(&f, (const char *const[]){ "--manual-advance", NULL });
+	th_set(h, "base_url", "%s", f.url);
+	th_set(h, "rate", "0");
+	th_set(h, "top", "20");
+	th_set(h, "exchange_lookups", "10");   /* exchange_follow: moved, the default */
+	assert_int_equal(th_start(h), 0);
+	th_wait(h, &h->snapshots, 1, 20, "snapshot 0");
+	wait_lookups(h, "exchanges_followed", 3);   /* first looks: Binance x2, Bybit */
+	xfer_json(one, sizeof(one), 6, ADDR_BINANCE, ADDR_OTHER, "3", NULL, NULL, 1);
+	fake_do(&f, "/_fake/transfers", one);
+	/* same snapshot again: no exchange moved, none is asked */
+	before = fake_path_count(&f, "/api/v2/scan/transfers");
+	assert_int_equal(th_cmd(h, "poll", NULL, reply, sizeof(reply)), 0);
+	th_wait(h, &h->snapshots, 2, 20, "snapshot 0 again");
+	usleep(300000);
+	assert_int_equal(fake_path_count(&f, "/api/v2/scan/transfers"), before);
+	assert_int_equal(stats_lookup(h, "exchanges_moved"), 0);
+	assert_int_equal(th_count(h, &h->nxfers), 0);
+	/* snapshot 1: Binance's balance moved (128263513.69 -> 130543253.41 DOT): followed */
+	fake_do(&f, "/_fake/advance", "1");
+	assert_int_equal(th_cmd(h, "poll", NULL, reply, sizeof(reply)), 0);
+	th_wait(h, &h->nxfers, 1, 20, "the transfer of the exchange that moved");
+	usleep(300000);
+	assert_int_equal(th_count(h, &h->nxfers), 1);
+	check_transfer(&h->xfers[0], 6, ADDR_BINANCE, ADDR_OTHER, (rollout_u128)30000000000ULL, "", "");
+	assert_true(stats_lookup(h, "exchanges_moved") >= 1);
+	th_free(h);
+	fake_stop(&f);
 }
 
 static void
@@ -1668,6 +1710,11 @@ subscan_config__bad_values_and_keys__init_fails(void **state)
 	h->self = NULL;
 	th_free(h);
 	h = th_new(NULL);
+	th_set(h, "exchange_follow", "sometimes");
+	assert_int_equal(th_start(h), -EINVAL);
+	h->self = NULL;
+	th_free(h);
+	h = th_new(NULL);
 	th_set(h, "activity_lookups", "-1");
 	assert_int_equal(th_start(h), -EINVAL);
 	h->self = NULL;
@@ -1726,6 +1773,7 @@ main(int argc, char **argv)
 		cmocka_unit_test_teardown(subscan_transfers__over_10000_rows__pages_then_after_id, teardown_fakes),
 		cmocka_unit_test_teardown(subscan_activity__first_seen__bounded_per_cycle_retried_after_500_and_persisted, teardown_fakes),
 		cmocka_unit_test_teardown(subscan_exchanges__new_transfers__emitted_once_oldest_first_malformed_named, teardown_fakes),
+		cmocka_unit_test_teardown(subscan_exchanges__follow_moved__unmoved_exchange_not_asked_moved_one_followed, teardown_fakes),
 		cmocka_unit_test_teardown(subscan_clock__speed_1000__backoff_and_breaker_cooldown_on_host_time, teardown_fakes),
 		cmocka_unit_test_teardown(subscan_config__bad_values_and_keys__init_fails, teardown_fakes),
 	};
