@@ -161,7 +161,7 @@ entered = [j for j in recs if j["to"]["phase"] == "gradual" and j["from"]["phase
 if len(entered) != 1:
     sys.exit("gradual entered %d times" % len(entered))
 print("journal: %d records, seq 1..%d, storage pause at %d (%s), recovery at %d, %d queued while read-only"
-      % (len(recs), len(recs), p + 1, pause["why"][:80], p + 2, queued))
+      % (len(recs), len(recs), p + 1, pause["why"].split("; ")[0][-60:], p + 2, queued))
 PY
 $PY "$CHECK" happy "$TMP" "$SNAPS" || { sys_dump; fail "alerts against the ground truth"; }
 pass "system storage drill"
