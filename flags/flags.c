@@ -843,10 +843,12 @@ audit_tail_free(struct audit_tail *t)
 }
 
 /*
- * Scan BUF (LEN bytes; the file's start when AT_START) backwards.  Returns
- * 2 when the last generation's group is complete (a record of another
- * generation, or the start of the file, was reached), 1 when found but the
- * group may continue before BUF, 0 when no flag record is in BUF.
+ * Scan BUF (LEN bytes; the file's start when AT_START) backwards for the
+ * last flag generation and the records of its last write (one append, so
+ * contiguous; later notes of the same generation are skipped over).
+ * Returns 2 when that write's records are complete (a line before them, or
+ * the start of the file, was reached), 1 when found but they may continue
+ * before BUF, 0 when no flag record is in BUF.
  */
 static int
 audit_scan_buf(const char *buf, size_t len, int at_start, struct audit_tail *t)
@@ -867,15 +869,23 @@ audit_scan_buf(const char *buf, size_t len, int at_start, struct audit_tail *t)
 		end = start;
 		if (start == 0 && !at_start)
 			break;          /* may be the tail of a line that began before BUF */
-		if (memmem(line, n, "\"kind\":\"flag\"", 13) == NULL)
+		if (memmem(line, n, "\"kind\":\"flag\"", 13) == NULL) {
+			/* one write's records are one append: a line between ends them */
+			if (t->recs != NULL)
+				return 2;
 			continue;
+		}
 		rec = json_loadb(line, n, 0, NULL);
 		g = rec ? json_object_get(rec, "generation") : NULL;
 		if (g == NULL || !json_is_integer(g) || json_integer_value(g) < 0) {
 			json_decref(rec);
+			if (t->recs != NULL)
+				return 2;
 			continue;
 		}
-		if (found && (uint64_t)json_integer_value(g) != t->gen) {
+		if (found && ((uint64_t)json_integer_value(g) != t->gen ||
+		    (t->recs != NULL && !json_is_string(json_object_get(rec, "flag"))))) {
+			/* another generation, or the note that opens this write's append */
 			json_decref(rec);
 			return 2;
 		}

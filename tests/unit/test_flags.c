@@ -795,13 +795,19 @@ static void
 assert_consistent(struct fx *x)
 {
 	struct flags *f;
-	json_t *a = read_audit_all(x->audit), *o, *last = json_object();
+	json_t *all = read_audit_all(x->audit), *a = json_array(), *o, *last = json_object();
 	char err[512] = "", buf[160];
 	const char *const *names;
 	size_t i, n;
 	long long prevgen = -1, filegen;
 	int filegen_seen = 0;
 
+	/* the flag store's records only (the engine journals in the same file) */
+	json_array_foreach(all, i, o)
+		if (json_is_string(json_object_get(o, "kind")) &&
+		    !strcmp(json_string_value(json_object_get(o, "kind")), "flag"))
+			json_array_append(a, o);
+	json_decref(all);
 	if (flags_open(&f, x->path, NULL, err, sizeof(err)) != 0)
 		fail_msg("the flags file does not open: %s", err);
 	filegen = (long long)flags_generation(f);
@@ -1134,6 +1140,31 @@ flags_reload__hand_edit_with_new_generation__recorded_as_recovery(void **state)
 	assert_consistent(x);
 }
 
+static void
+flags_open__audit_far_from_journal_end__still_found(void **state)
+{
+	struct fx *x = *state;
+	struct flags *f;
+	char err[256], line[300];
+	int i;
+
+	open_ok(x, &f);
+	assert_int_equal(flags_set(f, "hybridTrafficPercent", "5", "ops", NULL, err, sizeof(err)), 0);
+	flags_close(f);
+	run_killed_at(x, "audited", child_set_two);
+	/* the engine goes on journaling: 300 KB of other records after the audited write */
+	for (i = 1; i <= 1000; i++) {
+		snprintf(line, sizeof(line), "{\"seq\":%d,\"time\":\"2026-11-27T10:00:00.000Z\","
+		    "\"kind\":\"transition\",\"who\":\"engine\",\"why\":\"%0200d\"}\n", i, i);
+		assert_int_equal(fs_append_sync(x->audit, line, strlen(line), 0644), 0);
+	}
+	open_ok(x, &f);
+	assert_int_equal(flags_generation(f), 3);
+	assert_int_equal(flags_get_int(f, "hybridTrafficPercent"), 40);
+	flags_close(f);
+	assert_consistent(x);
+}
+
 int
 main(void)
 {
@@ -1162,6 +1193,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(flags_open__file_behind_journal__kept_as_next_generation, setup, teardown),
 		cmocka_unit_test_setup_teardown(flags_set__killed_at_each_point_repeatedly__always_consistent, setup, teardown),
 		cmocka_unit_test_setup_teardown(flags_reload__hand_edit_with_new_generation__recorded_as_recovery, setup, teardown),
+		cmocka_unit_test_setup_teardown(flags_open__audit_far_from_journal_end__still_found, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
