@@ -35,9 +35,13 @@ struct flag_value {
 struct flags;
 
 /*
- * Open the store at PATH (created with safe defaults when absent; parent
- * directories too).  AUDIT_PATH is the JSON-lines journal audit records are
- * appended to (may be NULL: no audit).  When the file exists but is broken,
+ * Open the store at PATH (created with safe defaults when absent, its
+ * records audited first; parent directories too).  AUDIT_PATH is the
+ * JSON-lines journal audit records are appended to (may be NULL: no audit,
+ * no reconciliation).  With it, a file and journal that disagree are
+ * reconciled under the lock (who="recovery"; rolloutd.flags(5) RECOVERY);
+ * a reconciliation that cannot be done (lock, read-only journal) is only
+ * logged.  When the file exists but is broken,
  * returns -EBADMSG with libconfig's "PATH:LINE: message" in ERR and *OUT is
  * still set (flags_broken() is true; reads return defaults; writes other
  * than flags_emergency_rollback() are refused).
@@ -56,7 +60,11 @@ void flags_set_clock(struct flags *f, int64_t (*now_ms)(void *ctx), void *ctx);
 int flags_declare(struct flags *f, const char *name, enum flag_type type, long long min,
     long long max, const struct flag_value *deflt);
 
-/* Re-read the file (after inotify/SIGHUP); audits external changes as who="external". 1 if changed, 0, or -errno. */
+/*
+ * Re-read the file (after inotify/SIGHUP); audits external changes as
+ * who="external", and a new generation without audit records as
+ * who="recovery".  1 if changed, 0, or -errno.
+ */
 int flags_reload(struct flags *f, char *err, size_t errlen);
 
 int flags_broken(const struct flags *f);
