@@ -989,14 +989,6 @@ eng_run_position(struct engine *e)
 
 /* ---- evaluation, detail formatted on demand ---------------------------------- */
 
-/*
- * expr_verdict() (expr.h): expr_eval() without the detail string.  Until
- * runner/expr.c provides it (the patch is with the lead) the engine falls
- * back to expr_eval(), which formats the detail and is otherwise the same.
- */
-extern void expr_verdict(const struct expr *e, const struct expr_metrics *m, size_t min_samples,
-    struct expr_result *res) __attribute__((weak));
-
 struct eng_recorder {
 	const struct expr_metrics *m;
 	struct eng_answers *ans;
@@ -1065,16 +1057,10 @@ eng_eval(const struct engine *e, const struct expr *x, size_t min_samples, struc
 	v->expr = x;
 	v->min_samples = min_samples;
 	v->no_metrics = view == NULL;
-	if (expr_verdict != NULL) {
-		expr_verdict(x, view ? &m : NULL, min_samples, r);
-		v->formatted = 0;
-		if (v->ans.n < 0) {
-			/* too many operands to replay: format now */
-			expr_eval(x, view, min_samples, r);
-			memcpy(v->detail, r->detail, sizeof(v->detail));
-			v->formatted = 1;
-		}
-	} else {
+	expr_verdict(x, view ? &m : NULL, min_samples, r);
+	v->formatted = 0;
+	if (v->ans.n < 0) {
+		/* too many operands to replay: format now */
 		expr_eval(x, view, min_samples, r);
 		memcpy(v->detail, r->detail, sizeof(v->detail));
 		v->formatted = 1;

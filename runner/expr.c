@@ -867,9 +867,9 @@ eval_bool(struct evalctx *c, const struct enode *n)
 	}
 }
 
-void
-expr_eval(const struct expr *e, const struct expr_metrics *m, size_t min_samples,
-    struct expr_result *res)
+static void
+expr_run(const struct expr *e, const struct expr_metrics *m, size_t min_samples,
+    struct expr_result *res, int detail)
 {
 	struct evalctx c = { 0 };
 
@@ -886,13 +886,27 @@ expr_eval(const struct expr *e, const struct expr_metrics *m, size_t min_samples
 	c.min_samples = min_samples;
 	c.samples = SIZE_MAX;
 	c.detail = res->detail;
-	c.dlen = sizeof(res->detail);
+	c.dlen = detail ? sizeof(res->detail) : 0;     /* 0: dappend() writes nothing */
 	res->verdict = eval_bool(&c, e->root);
 	if (c.have_cmp) {
 		res->lhs = c.lhs;
 		res->rhs = c.rhs;
 	}
 	res->samples = c.samples == SIZE_MAX ? 0 : c.samples;
+}
+
+void
+expr_eval(const struct expr *e, const struct expr_metrics *m, size_t min_samples,
+    struct expr_result *res)
+{
+	expr_run(e, m, min_samples, res, 1);
+}
+
+void
+expr_verdict(const struct expr *e, const struct expr_metrics *m, size_t min_samples,
+    struct expr_result *res)
+{
+	expr_run(e, m, min_samples, res, 0);
 }
 
 static void

@@ -61,6 +61,14 @@ struct expr_result {
 /* Evaluate E.  A metric operand with fewer than MIN_SAMPLES samples is unknown. */
 void expr_eval(const struct expr *e, const struct expr_metrics *m, size_t min_samples,
     struct expr_result *res);
+/*
+ * expr_eval() without the detail string (RES->detail is ""): for a caller
+ * that evaluates often and formats the detail only when something reads it
+ * (the engine, every tick).  The metric callbacks are asked the same
+ * questions in the same order as by expr_eval().
+ */
+void expr_verdict(const struct expr *e, const struct expr_metrics *m, size_t min_samples,
+    struct expr_result *res);
 
 /* Call FN for every metric name E references (for dashboards, checks). */
 void expr_foreach_metric(const struct expr *e, void (*fn)(void *ctx, const char *name), void *ctx);

@@ -106,6 +106,8 @@
     const state = $("state");
     state.textContent = st.state + (st.state === "paused" && st.pause_reason && st.pause_reason !== "none"
       ? ` (${st.pause_reason.replace(/_/g, " ")})` : "");
+    state.title = st.storage && st.storage.ok === false
+      ? `storage: ${st.storage.error} (${st.storage.queued} journal records wait in memory)` : "";
     state.dataset.state = st.state || "unknown";
     const traffic = typeof st.traffic === "number" ? st.traffic : 0;
     $("traffic").textContent = traffic;

@@ -86,6 +86,49 @@ eval(const char *text, size_t min_samples, struct expr_result *res)
 	return res->verdict;
 }
 
+/*
+ * expr_verdict() gives expr_eval()'s verdict, sides and samples, asks the
+ * metrics the same number of questions, and leaves the detail empty.
+ */
+static void
+expr_verdict__same_answers_as_eval__no_detail(void **state)
+{
+	static const char *const texts[] = {
+		"shadow.accuracy >= 0.95",
+		"rate(candidate.errors, 10m) / rate(candidate.requests, 10m) < 0.01",
+		"p95(candidate.alert_latency, 1h) < 5 && candidate.watched >= 1000",
+		"thin.metric > 1 || shadow.accuracy < 0.5",
+		"nan.metric > 0",
+		"!(zero.requests > 0)",
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		struct fake fe = { healthy, sizeof(healthy) / sizeof(healthy[0]), 0 };
+		struct fake fv = fe;
+		struct expr_metrics me = { &fe, fake_latest, fake_window };
+		struct expr_metrics mv = { &fv, fake_latest, fake_window };
+		struct expr_result re, rv;
+		struct expr *e = NULL;
+		char err[256];
+		int col;
+
+		if (expr_parse(texts[i], &e, &col, err, sizeof(err)) != 0)
+			fail_msg("parse of '%s' failed at %d: %s", texts[i], col, err);
+		expr_eval(e, &me, 3, &re);
+		expr_verdict(e, &mv, 3, &rv);
+		expr_free(e);
+		if (re.verdict != rv.verdict || re.samples != rv.samples || fe.calls != fv.calls)
+			fail_msg("'%s': eval %s/%zu/%d calls, verdict %s/%zu/%d calls", texts[i],
+			    verdict_name(re.verdict), re.samples, fe.calls, verdict_name(rv.verdict),
+			    rv.samples, fv.calls);
+		assert_true((isnan(re.lhs) && isnan(rv.lhs)) || re.lhs == rv.lhs);
+		assert_true(re.detail[0] != '\0');
+		assert_string_equal(rv.detail, "");
+	}
+}
+
 static void
 parse_bad(const char *text, int wantcol, const char *wantmsg)
 {
@@ -337,6 +380,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(expr_eval__seed_gates__pass_with_detail),
+		cmocka_unit_test(expr_verdict__same_answers_as_eval__no_detail),
 		cmocka_unit_test(expr_eval__arithmetic_and_precedence),
 		cmocka_unit_test(expr_eval__missing_data__inconclusive_never_pass),
 		cmocka_unit_test(expr_eval__three_valued_logic__truth_table),
