@@ -68,7 +68,10 @@ void pipeline_close(struct pipeline *p);
  * Runner thread: take every queued event and process it: metric samples ->
  * metrics; balance changes -> rules (per system) -> shadow comparator and
  * router -> alerting sink (on_alert); snapshots -> rules, comparator and the
- * other plugins' on_event; log lines -> the log hook (PCRE2 triggers);
+ * other plugins' on_event; the baseline's activity seeds (whale_seed) and
+ * transfers (whale_transfer) -> both systems' rules, their alerts (and the
+ * list's entries/exits) delivered by the system serving the account;
+ * log lines -> the log hook (PCRE2 triggers);
  * health/errors -> health state and metrics.  Also publishes bus.depth,
  * bus.dropped, router.traffic and the shadow.* metrics.
  */
