@@ -23,8 +23,9 @@ for _ in $(seq 1 4); do
   curl -sf -X POST --data "drop" "http://127.0.0.1:$NODE_PORT/control" >/dev/null || fail "node control drop"
   sleep 1.5
 done
-# Subscan: 429 with Retry-After 1 s, then 503, for the next 6 requests (the
-# poller's backoff is real time: a real second is ten chain minutes here)
+# Subscan: 429 with Retry-After 1 s, then 503, for the next 6 requests
+# (Retry-After is real time, a real second is ten chain minutes here; the
+# poller's backoff and breaker cooldown follow the daemon's --speed clock)
 curl -sf -X POST --data "429:3:1" "$SIM/_fake/fault" >/dev/null || fail "Subscan fault 429"
 curl -sf -X POST --data "503:3" "$SIM/_fake/fault" >/dev/null || fail "Subscan fault 503"
 storm_served() {
