@@ -1137,26 +1137,26 @@ whale_list_load(struct whale *w)
 		return;
 	if (rc != 0) {
 		snprintf(why, sizeof(why), "cannot read: %s", strerror(-rc));
-		goto bad;
+		goto fail;
 	}
 	j = json_loadb(text, len, 0, &je);
 	if (j == NULL) {
 		snprintf(why, sizeof(why), "line %d, column %d: %s", je.line, je.column, je.text);
-		goto bad;
+		goto fail;
 	}
 	arr = json_object_get(j, "list");
 	if (!json_is_array(arr)) {
 		snprintf(why, sizeof(why), "no \"list\" array");
-		goto bad;
+		goto fail;
 	}
 	n = json_array_size(arr);
 	if (n == 0) {
 		snprintf(why, sizeof(why), "\"list\" is empty");
-		goto bad;
+		goto fail;
 	}
 	if ((list = calloc(n, sizeof(*list))) == NULL) {
 		snprintf(why, sizeof(why), "out of memory");
-		goto bad;
+		goto fail;
 	}
 	for (size_t i = 0; i < n; i++) {
 		json_t *e = json_array_get(arr, i);
@@ -1165,19 +1165,19 @@ whale_list_load(struct whale *w)
 
 		if (!json_is_string(pk) || whale_unhex(json_string_value(pk), list[i].pk) != 0) {
 			snprintf(why, sizeof(why), "list item %zu: pubkey: expected 64 hex digits", i);
-			goto bad;
+			goto fail;
 		}
 		if (!json_is_integer(rank) || json_integer_value(rank) < 1 ||
 		    json_integer_value(rank) > UINT32_MAX) {
 			snprintf(why, sizeof(why), "list item %zu: rank: expected an integer >= 1", i);
-			goto bad;
+			goto fail;
 		}
 		list[i].rank = (uint32_t)json_integer_value(rank);
 		if (!json_is_string(tot) ||
 		    rules_parse_tokens(json_string_value(tot), 0, &list[i].total) != 0) {
 			snprintf(why, sizeof(why), "list item %zu: total: expected planck as a decimal string",
 			    i);
-			goto bad;
+			goto fail;
 		}
 	}
 	qsort(list, n, sizeof(*list), whale_cmp_entry);
@@ -1190,7 +1190,7 @@ whale_list_load(struct whale *w)
 	log_msg(LOG_LVL_INFO, "rules", "%s: the top list before the restart (%zu accounts)",
 	    w->topfile, n);
 	return;
-bad:
+fail:
 	log_msg(LOG_LVL_ERROR, "rules", "%s: damaged top list: %s; ignored: the next list raises no "
 	    "whale_entry/whale_exit (it is compared with nothing)", w->topfile, why);
 	free(list);
