@@ -56,6 +56,7 @@ struct whale_job {
 	char *data;
 	size_t len;
 	const char *what;        /* "the last activity", "the top list" (for the error) */
+	int sync;                /* 1: fsync (fs_write_atomic); 0: rename only (fs_write_replace) */
 };
 
 struct whale_entry {
@@ -257,17 +258,29 @@ whale_load(struct whale *w, struct whale_acct *a)
 /* ---- the writer thread ------------------------------------------------------------------ */
 
 /*
- * Each file is written atomically (temporary file, fsync, rename, fsync of
- * the directory) by a thread of its own: a burst of seeds (two fsyncs per
- * account first seen) or a top list per snapshot must not stall the
- * runner thread.  Jobs for the same file coalesce (the newest content
- * wins); whale_sync() and rules_free() wait until every queued file is
- * written.  A crash loses at most the writes still queued.
+ * Files are written by a thread of their own, so that a burst of them (an
+ * activity file per account first seen or seeded; thousands at start) or
+ * a top list per snapshot does not stall the runner thread.  The top list
+ * is written atomically with fsync (fs_write_atomic), and a queued write
+ * of it is replaced by a newer one; activity files are renamed into place
+ * without fsync (fs_write_replace): they survive a restart or a kill -9 of
+ * rolloutd, and a power loss can take the last of them back (older or
+ * unknown activity: an account can look idler, never more recently active),
+ * while an fsync per account made the start-up of 10,000 accounts mostly
+ * disk flushes (bench/system).  whale_sync() and rules_free() wait until
+ * every queued file is written; a crash loses at most the writes queued.
  */
+static int
+whale_write_file(const struct whale_job *j)
+{
+	return j->sync ? fs_write_atomic(j->path, j->data, j->len, 0644) :
+	    fs_write_replace(j->path, j->data, j->len, 0644);
+}
+
 static void
 whale_write_now(const struct whale_job *j)
 {
-	int rc = fs_write_atomic(j->path, j->data, j->len, 0644);
+	int rc = whale_write_file(j);
 
 	if (rc == -ENOENT) {
 		char dir[4200], *slash;
@@ -276,7 +289,7 @@ whale_write_now(const struct whale_job *j)
 		if ((slash = strrchr(dir, '/')) != NULL)
 			*slash = '\0';
 		if (fs_mkdir_p(dir, 0755) == 0)
-			rc = fs_write_atomic(j->path, j->data, j->len, 0644);
+			rc = whale_write_file(j);
 	}
 	if (rc != 0)
 		log_msg(LOG_LVL_ERROR, "rules", "%s: cannot save %s: %s", j->path, j->what,
@@ -322,9 +335,16 @@ whale_writer(void *arg)
 	return NULL;
 }
 
-/* Write DATA (LEN bytes, copied) to PATH: on the writer thread when there is one. */
+/*
+ * Write DATA (LEN bytes, copied) to PATH: on the writer thread when there
+ * is one.  SYNC: fsynced, and a queued write of the same file is replaced
+ * (the top list, rewritten per snapshot); else renamed into place without
+ * fsync and never searched for (activity files: one per account, at most
+ * hourly each, thousands at start).
+ */
 static void
-whale_write(struct whale *w, const char *path, const char *data, size_t len, const char *what)
+whale_write(struct whale *w, const char *path, const char *data, size_t len, const char *what,
+    int sync)
 {
 	struct whale_job *j = calloc(1, sizeof(*j));
 
@@ -336,13 +356,14 @@ whale_write(struct whale *w, const char *path, const char *data, size_t len, con
 	memcpy(j->data, data, len);
 	j->len = len;
 	j->what = what;
+	j->sync = sync;
 	if (!w->writer_on) {
 		whale_write_now(j);
 		whale_job_free(j);
 		return;
 	}
 	pthread_mutex_lock(&w->wlock);
-	for (struct whale_job *q = w->head; q; q = q->next)
+	for (struct whale_job *q = sync ? w->head : NULL; q; q = q->next)
 		if (strcmp(q->path, path) == 0) { /* not written yet: the newest content wins */
 			char *old = q->data;
 
@@ -375,7 +396,7 @@ whale_store(struct whale *w, struct whale_acct *a)
 	n = snprintf(buf, sizeof(buf),
 	    "{\"account\":\"%s\",\"last_activity_ms\":%lld,\"block\":%llu,\"source\":\"%s\"}\n",
 	    acct, (long long)a->activity_ms, (unsigned long long)a->activity_block, a->source);
-	whale_write(w, path, buf, (size_t)n, "the last activity");
+	whale_write(w, path, buf, (size_t)n, "the last activity", 0);
 	a->stored_ms = a->activity_ms;
 }
 
@@ -573,6 +594,27 @@ whale_dir_prune(struct whale_dir *d, int64_t window)
 	d->n = k;
 }
 
+/* The number of distinct accounts among D's moves, counting no further than MAX. */
+static unsigned
+whale_distinct(const struct whale_dir *d, unsigned max)
+{
+	const uint8_t *seen[64];
+	unsigned n = 0;
+
+	if (max > 64)
+		max = 64; /* more than 64 distinct: counted exactly by the caller's pass */
+	for (size_t i = 0; i < d->n && n < max; i++) {
+		unsigned j;
+
+		for (j = 0; j < n; j++)
+			if (memcmp(seen[j], d->v[i].pk, 32) == 0)
+				break;
+		if (j == n)
+			seen[n++] = d->v[i].pk;
+	}
+	return n;
+}
+
 static int
 whale_coordinated(struct whale *w, const struct rollout_balance_change *bc, rollout_u128 mag,
     int neg, int64_t now_ms, rules_alert_fn fn, void *ctx)
@@ -584,6 +626,7 @@ whale_coordinated(struct whale *w, const struct rollout_balance_change *bc, roll
 	int64_t first = t;
 	struct rules_alert a;
 	char list[640], dl[300], tok[64], win[32];
+	const uint8_t **firsts;
 	int k;
 	size_t lo = 0, dlo = 0;
 
@@ -607,19 +650,28 @@ whale_coordinated(struct whale *w, const struct rollout_balance_change *bc, roll
 	d->v[d->n].t = t;
 	d->v[d->n].amount = mag;
 	d->n++;
+	/* the open cluster was reported; else count distinct accounts up to the
+	 * threshold (the alert fires when the count reaches it) */
+	if (d->active || (w->coord_accounts <= 64 &&
+	    whale_distinct(d, w->coord_accounts) < w->coord_accounts))
+		return 0;
+	if ((firsts = malloc(d->n * sizeof(*firsts))) == NULL)
+		return 0;
 	list[0] = dl[0] = '\0';
 	for (size_t i = 0; i < d->n; i++) {
 		size_t j;
 
-		for (j = 0; j < i; j++)
-			if (memcmp(d->v[j].pk, d->v[i].pk, 32) == 0)
+		/* a repeat of an account seen earlier in the window? (compared with the
+		 * distinct ones only) */
+		for (j = 0; j < distinct; j++)
+			if (memcmp(firsts[j], d->v[i].pk, 32) == 0)
 				break;
 		if (d->v[i].t < first)
 			first = d->v[i].t;
 		sum = sum + d->v[i].amount < sum ? U128_MAX : sum + d->v[i].amount;
-		if (j < i)
+		if (j < distinct)
 			continue;
-		distinct++;
+		firsts[distinct++] = d->v[i].pk;
 		{
 			char acct[64];
 
@@ -632,7 +684,8 @@ whale_coordinated(struct whale *w, const struct rollout_balance_change *bc, roll
 				    distinct > 1 ? "," : "", acct);
 		}
 	}
-	if (distinct < w->coord_accounts || d->active)
+	free(firsts);
+	if (distinct < w->coord_accounts)
 		return 0;
 	d->active = 1;
 	rules_alert_init(w->r, &a, "coordinated_movement", ROLLOUT_SEV_WARNING, bc->pubkey, neg, sum,
@@ -1092,7 +1145,7 @@ whale_list_save(struct whale *w, const struct whale_entry *list, size_t n, int64
 		    rules_format_u128(list[i].total, tot, sizeof(tot)));
 	}
 	o += (size_t)snprintf(buf + o, cap - o, "]}\n");
-	whale_write(w, w->topfile, buf, o, "the top list");
+	whale_write(w, w->topfile, buf, o, "the top list", 1);
 	free(buf);
 }
 

@@ -30,10 +30,12 @@
  *   DATA/rules/<system>/top.json   the last top list (public key, rank, total planck),
  *       rewritten atomically when it changes and read back at start, so that
  *       whale_entry/whale_exit after a restart compare with the list from before it.
- * Both are written atomically (temporary file, fsync, rename) by a writer
- * thread per rules instance, so that bursts of fsyncs (a seed per account
- * first seen, a list per snapshot) do not stall the runner thread; a crash
- * loses at most the writes still queued (whale_sync() waits for them).
+ * Both are written by a writer thread per rules instance, so that bursts of
+ * writes (a seed per account first seen, a list per snapshot) do not stall
+ * the runner thread; the list atomically with fsync, the activity files
+ * renamed into place without fsync (they survive a kill -9; a power loss can
+ * only make an account look idler).  A crash loses at most the writes still
+ * queued (whale_sync() waits for them).
  *
  * Configuration: the plan's rules: block (see rolloutd.plan(5), RULES).
  * Amounts are tokens in the plan, rollout_u128 planck here; no floating

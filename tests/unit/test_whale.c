@@ -530,6 +530,19 @@ coordinated__three_whales_in_window__one_alert_per_cluster(void **state)
 	assert_int_equal(count(&g, "coordinated_movement"), 1);
 	assert_false(g.a[g.n - 1].negative);
 	rules_free(r);
+	/* more accounts than the quick count follows (64): 70 distinct, repeats between */
+	r = mk("coordinated: { accounts: 70, window: 10m, min: 1 }\n", NULL, "candidate");
+	g.n = 0;
+	for (int i = 1; i <= 70; i++) {
+		move(r, &g, i, 5 * TOK, 4 * TOK, (uint64_t)(2 * i), t + i);
+		move(r, &g, 1, 5 * TOK, 4 * TOK, (uint64_t)(2 * i + 1), t + i); /* a repeat */
+		assert_int_equal(count(&g, "coordinated_movement"), i < 70 ? 0 : 1);
+	}
+	assert_non_null(strstr(g.a[g.n - 1].message, "70 distinct whales"));
+	assert_true(g.a[g.n - 1].amount == 139 * TOK); /* every move in the window when 70 moved */
+	move(r, &g, 71, 5 * TOK, 4 * TOK, 200, t + 100);
+	assert_int_equal(count(&g, "coordinated_movement"), 1); /* the same cluster */
+	rules_free(r);
 }
 
 /* ---- exchange flow, unlock ------------------------------------------------------------------ */
