@@ -6,8 +6,10 @@
  * severity and route filters, the dedup window and the throttle (all
  * skipped for critical rollout events), writes the alert into that
  * channel's outbox with fs_write_atomic and queues it for the channel's
- * delivery thread (deliver.c).  It returns 0 only when every channel that
- * should carry the alert has it on disk.
+ * delivery thread (deliver.c).  When the disk refuses the outbox file the
+ * alert is kept in memory (at most max_unpersisted per channel), delivered
+ * anyway and written to the outbox once the disk takes it (deliver.c); it
+ * returns an error only for a channel that could not take the alert at all.
  */
 #include "alerting.h"
 
@@ -34,6 +36,7 @@
 #define DEFAULT_TIMEOUT_MS 10000
 #define DEFAULT_TEST_TIMEOUT_MS 5000
 #define DEFAULT_MAX_QUEUED 100000
+#define DEFAULT_MAX_UNPERSISTED 10000
 #define DEDUP_MAX 65536
 #define DEDUP_BUCKETS 4096
 
@@ -924,12 +927,12 @@ static int
 parse_config(struct parse *p)
 {
 	static const char *const keys[] = { "channels", "dedup_window", "throttle", "retry",
-		"outbox_dir", "test_timeout", "max_queued", NULL };
+		"outbox_dir", "test_timeout", "max_queued", "max_unpersisted", NULL };
 	static const char *const retry_keys[] = { "initial", "max", "jitter", NULL };
 	struct alerting *a = p->a;
 	const struct rollout_cfg *root = p->h->config, *retry, *channels;
 	const char *outbox;
-	long long maxq = DEFAULT_MAX_QUEUED;
+	long long maxq = DEFAULT_MAX_QUEUED, maxu = DEFAULT_MAX_UNPERSISTED;
 	int rc;
 
 	if (root != NULL && p->h->cfg_kind(p->h->ctx, root) != ROLLOUT_CFG_MAP) {
@@ -952,6 +955,10 @@ parse_config(struct parse *p)
 	    DEFAULT_MAX_QUEUED, &maxq) == -EINVAL)
 		return -EINVAL;
 	a->max_queued = (size_t)maxq;
+	if (root != NULL && p->h->cfg_int(p->h->ctx, root, "max_unpersisted", 0, 100000000,
+	    DEFAULT_MAX_UNPERSISTED, &maxu) == -EINVAL)
+		return -EINVAL;
+	a->max_unpersisted = (size_t)maxu;
 	if ((rc = parse_throttle(p, root)) != 0)
 		return rc;
 	retry = get_node(p, root, "retry");
@@ -1039,6 +1046,7 @@ alerting_init(const struct rollout_host *host, void **self)
 	pthread_mutex_init(&a->cmd_mu, NULL);
 	atomic_init(&a->stopping, 0);
 	atomic_init(&a->seq, 0);
+	atomic_init(&a->unpersisted, 0);
 	p.a = a;
 	p.h = host;
 	if ((rc = parse_config(&p)) != 0)
@@ -1097,8 +1105,13 @@ alerting_stop(void *self)
 	size_t i;
 
 	atomic_store(&a->stopping, 1);
-	for (i = 0; i < a->nchans; i++)
+	for (i = 0; i < a->nchans; i++) {
+		int was_running = a->chans[i]->thread_started;
+
 		deliver_stop(a->chans[i]);
+		if (was_running)
+			deliver_flush_unpersisted(a->chans[i]);
+	}
 }
 
 static void
@@ -1171,8 +1184,8 @@ accept_alert(struct alerting *a, const struct rollout_alert *in, int force, int 
 	for (i = 0; i < a->nchans; i++) {
 		struct channel *ch = a->chans[i];
 		struct entry *e;
-		size_t depth;
-		int rc;
+		size_t depth, held = 0;
+		int rc, mem_only = 0;
 
 		pthread_mutex_lock(&ch->mu);
 		if (!critical) {
@@ -1212,6 +1225,17 @@ accept_alert(struct alerting *a, const struct rollout_alert *in, int force, int 
 		/* the fsyncs happen without the lock: delivery goes on meanwhile */
 		e = deliver_write(ch, j, &rc);
 		pthread_mutex_lock(&ch->mu);
+		if (e != NULL && e->text != NULL) {
+			/* not on disk: keep it in memory within the bound, else refuse it */
+			ch->persist_error = rc;
+			held = ch->unpersisted;
+			if (held >= a->max_unpersisted) {
+				deliver_entry_free(e);
+				e = NULL;
+			} else {
+				mem_only = 1;
+			}
+		}
 		if (e != NULL) {
 			deliver_push_locked(ch, e);
 			if (!force && a->dedup_window_ms > 0)
@@ -1223,12 +1247,23 @@ accept_alert(struct alerting *a, const struct rollout_alert *in, int force, int 
 		}
 		depth = ch->queued;
 		pthread_mutex_unlock(&ch->mu);
-		if (rc != 0) {
+		if (mem_only) {
+			LOG(a, ROLLOUT_LOG_WARN, "channel %s: alert %s kept in memory only (%zu),"
+			    " delivered anyway: outbox %s: %s", ch->name, al.id, held + 1, ch->outbox,
+			    strerror(-rc));
+		} else if (rc != 0 && held >= a->max_unpersisted && a->max_unpersisted > 0) {
+			LOG(a, ROLLOUT_LOG_ERROR, "channel %s: %zu alerts held in memory only"
+			    " (max_unpersisted) while outbox %s cannot be written (%s): refusing"
+			    " alert %s", ch->name, held, ch->outbox, strerror(-rc), al.id);
+			rc_all = rc;
+		} else if (rc != 0) {
 			LOG(a, ROLLOUT_LOG_ERROR, "channel %s: cannot queue alert %s in %s: %s",
 			    ch->name, al.id, ch->outbox, strerror(-rc));
 			rc_all = rc;
 		}
 		alerting_metric(a, ch->name, "queued", (double)depth);
+		if (mem_only || rc != 0)
+			deliver_unpersisted_metric(ch);
 	}
 	json_decref(j);
 	return rc_all;
@@ -1247,7 +1282,7 @@ static json_t *
 stats_json(struct alerting *a)
 {
 	json_t *root = json_object(), *chans = json_object();
-	uint64_t tot[6] = { 0 };
+	uint64_t tot[7] = { 0 };
 	size_t i;
 
 	for (i = 0; i < a->nchans; i++) {
@@ -1255,7 +1290,7 @@ stats_json(struct alerting *a)
 		json_t *c;
 
 		pthread_mutex_lock(&ch->mu);
-		c = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
+		c = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s}",
 		    "type", KIND_NAMES[ch->kind],
 		    "sent", (json_int_t)ch->sent,
 		    "failed", (json_int_t)ch->failed,
@@ -1263,21 +1298,24 @@ stats_json(struct alerting *a)
 		    "throttled", (json_int_t)ch->throttled,
 		    "deduped", (json_int_t)ch->deduped,
 		    "accepted", (json_int_t)ch->accepted,
-		    "last_error", ch->last_error);
+		    "unpersisted", (json_int_t)ch->unpersisted,
+		    "last_error", ch->last_error,
+		    "outbox_error", ch->persist_error ? strerror(-ch->persist_error) : "");
 		tot[0] += ch->sent;
 		tot[1] += ch->failed;
 		tot[2] += ch->queued;
 		tot[3] += ch->throttled;
 		tot[4] += ch->deduped;
 		tot[5] += ch->accepted;
+		tot[6] += ch->unpersisted;
 		pthread_mutex_unlock(&ch->mu);
 		json_object_set_new(chans, ch->name, c);
 	}
 	json_object_set_new(root, "channels", chans);
-	json_object_set_new(root, "totals", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
+	json_object_set_new(root, "totals", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 	    "sent", (json_int_t)tot[0], "failed", (json_int_t)tot[1], "queued", (json_int_t)tot[2],
 	    "throttled", (json_int_t)tot[3], "deduped", (json_int_t)tot[4],
-	    "accepted", (json_int_t)tot[5]));
+	    "accepted", (json_int_t)tot[5], "unpersisted", (json_int_t)tot[6]));
 	return root;
 }
 

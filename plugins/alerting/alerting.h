@@ -33,10 +33,16 @@ enum chan_route { ROUTE_ALL = 0, ROUTE_WHALE = 1, ROUTE_ROLLOUT = 2 };
 enum chan_format { FORMAT_JSON = 0, FORMAT_SLACK = 1, FORMAT_TEXT = 2 };
 enum track_state { TRACK_NONE = 0, TRACK_PENDING = 1, TRACK_SENT = 2, TRACK_FAILED = 3 };
 
-/* One queued delivery: an outbox file of one channel. */
+/*
+ * One queued delivery: an outbox file of one channel.  When the disk
+ * refused the outbox file (read-only, full, not a directory...), the entry
+ * is kept in memory only: TEXT holds what the file should contain, and the
+ * delivery thread writes it to PATH as soon as the disk takes it again.
+ */
 struct entry {
 	struct entry *next;
 	char *path;                 /* outbox file; removed after delivery */
+	char *text;                 /* memory-only: the file's contents, NULL once on disk */
 	json_t *alert;              /* canonical alert (owned) */
 	int64_t accepted_ms;        /* wall clock when on_alert accepted it */
 	unsigned attempts;
@@ -103,6 +109,9 @@ struct channel {
 	pthread_cond_t cv;
 	struct entry *head, *tail;
 	size_t queued;
+	size_t unpersisted;         /* entries in memory only (e->text != NULL) */
+	int64_t persist_next_try;   /* monotonic ms of the next outbox write attempt */
+	int persist_error;          /* last outbox write error (-errno), 0 when fine */
 	uint64_t sent, failed, throttled, deduped, accepted;
 	char last_error[ALERTING_ERRLEN];
 	struct dedup dedup;
@@ -124,6 +133,8 @@ struct alerting {
 	int retry_jitter;
 	int64_t test_timeout_ms;
 	size_t max_queued;
+	size_t max_unpersisted;     /* memory-only entries per channel before refusing */
+	atomic_long unpersisted;    /* memory-only entries of all channels */
 	atomic_int stopping;
 	atomic_ulong seq;
 	pthread_mutex_t cmd_mu;     /* test/critical wait on channel cvs */
@@ -153,9 +164,18 @@ const char *format_str(const json_t *alert, const char *key); /* "" when absent 
 /* Create the channel's outbox directory and load (replay) what it holds. */
 int deliver_replay(struct channel *ch);
 /* Write ALERT to CH's outbox (fsync): a new entry, or NULL with *RC set.
+ * When the disk refuses the file, the entry is still returned, kept in
+ * memory only (e->text set) with *RC the disk's -errno: the caller decides
+ * whether it may keep it (max_unpersisted) or frees it (deliver_entry_free).
  * Needs no lock, so the delivery thread goes on while the disk syncs. */
 struct entry *deliver_write(struct channel *ch, json_t *alert, int *rc);
-/* Queue an entry from deliver_write.  Caller holds ch->mu. */
+void deliver_entry_free(struct entry *e);
+/* After the thread stopped: write the memory-only entries once more and log
+ * each one that still is not on disk (it is lost if the process ends). */
+void deliver_flush_unpersisted(struct channel *ch);
+/* Record <channel>.unpersisted and unpersisted (all channels); takes ch->mu. */
+void deliver_unpersisted_metric(struct channel *ch);
+/* Queue an entry from deliver_write (counts it when memory-only).  Caller holds ch->mu. */
 void deliver_push_locked(struct channel *ch, struct entry *e);
 /* Both, with ch->mu held (-EAGAIN when the queue is full). */
 int deliver_enqueue_locked(struct channel *ch, json_t *alert);

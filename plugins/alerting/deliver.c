@@ -14,6 +14,17 @@
  * One thread per channel works through its queue in order; a failure
  * retries the head of the queue with capped exponential backoff and jitter
  * while the other channels go on independently.
+ *
+ * When the disk refuses the outbox file (read-only file system, EACCES,
+ * ENOSPC, ENOTDIR, EIO...), the alert is not dropped: the entry is kept in
+ * memory only, with the file's text, and delivered like any other (at least
+ * once, same id).  The delivery thread writes such entries, oldest first, to
+ * their outbox names at most every PERSIST_RETRY_MS, so they become durable
+ * as soon as the disk takes them again; stop tries once more and logs each
+ * one that is still only in memory.  The file channel (history.jsonl) keeps
+ * its undelivered lines in the queue in order and retries at most every
+ * FILE_RETRY_MAX_MS, so they are appended, in order, soon after the disk
+ * is back.
  */
 #include "alerting.h"
 
@@ -32,6 +43,8 @@
 #include "fsutil.h"
 
 #define OUTBOX_MAX_FILE (4u << 20)
+#define PERSIST_RETRY_MS 500
+#define FILE_RETRY_MAX_MS 1000
 
 static int64_t
 mono_ms(void)
@@ -51,14 +64,28 @@ wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void
-entry_free(struct entry *e)
+void
+deliver_entry_free(struct entry *e)
 {
 	if (e == NULL)
 		return;
 	free(e->path);
+	free(e->text);
 	json_decref(e->alert);
 	free(e);
+}
+#define entry_free deliver_entry_free
+
+/* An entry left memory-only is on disk now, or gone (delivered/freed).  Caller holds ch->mu. */
+static void
+unpersisted_done_locked(struct channel *ch, struct entry *e)
+{
+	if (e->text == NULL)
+		return;
+	free(e->text);
+	e->text = NULL;
+	ch->unpersisted--;
+	atomic_fetch_sub(&ch->a->unpersisted, 1);
 }
 
 static void
@@ -81,6 +108,7 @@ deliver_free_queue(struct channel *ch)
 
 	for (e = ch->head; e != NULL; e = next) {
 		next = e->next;
+		unpersisted_done_locked(ch, e);
 		entry_free(e);
 	}
 	ch->head = ch->tail = NULL;
@@ -125,10 +153,15 @@ deliver_write(struct channel *ch, json_t *alert, int *rcp)
 		rc = -ENOMEM;
 		goto fail;
 	}
-	if ((rc = fs_write_atomic(e->path, text, strlen(text), 0600)) != 0)
-		goto fail;
 	e->accepted_ms = now;
 	e->next_try = 0;
+	if ((rc = fs_write_atomic(e->path, text, strlen(text), 0600)) != 0) {
+		/* the disk refuses: keep it in memory rather than lose the alert */
+		e->text = text;
+		json_decref(doc);
+		*rcp = rc;
+		return e;
+	}
 	json_decref(doc);
 	free(text);
 	*rcp = 0;
@@ -144,6 +177,10 @@ fail:
 void
 deliver_push_locked(struct channel *ch, struct entry *e)
 {
+	if (e->text != NULL) {
+		ch->unpersisted++;
+		atomic_fetch_add(&ch->a->unpersisted, 1);
+	}
 	queue_push_locked(ch, e);
 	ch->accepted++;
 }
@@ -158,6 +195,13 @@ deliver_enqueue_locked(struct channel *ch, json_t *alert)
 		return -EAGAIN;
 	if ((e = deliver_write(ch, alert, &rc)) == NULL)
 		return rc;
+	if (e->text != NULL) {
+		ch->persist_error = rc;
+		if (ch->unpersisted >= ch->a->max_unpersisted) {
+			entry_free(e);
+			return rc;
+		}
+	}
 	deliver_push_locked(ch, e);
 	return 0;
 }
@@ -574,6 +618,113 @@ backoff_ms(const struct alerting *a, unsigned attempts)
 	return d;
 }
 
+void
+deliver_unpersisted_metric(struct channel *ch)
+{
+	const struct rollout_host *h = ch->a->host;
+	char name[96];
+	size_t n;
+
+	pthread_mutex_lock(&ch->mu);
+	n = ch->unpersisted;
+	pthread_mutex_unlock(&ch->mu);
+	snprintf(name, sizeof(name), "%s.unpersisted", ch->name);
+	h->metric(h->ctx, name, (double)n);
+	h->metric(h->ctx, "unpersisted", (double)atomic_load(&ch->a->unpersisted));
+}
+
+/* Write TEXT to PATH; recreate a vanished outbox directory once.  0 or -errno. */
+static int
+persist_one(struct channel *ch, const char *path, const char *text)
+{
+	int rc = fs_write_atomic(path, text, strlen(text), 0600);
+
+	if (rc == -ENOENT && fs_mkdir_p(ch->outbox, 0700) == 0)
+		rc = fs_write_atomic(path, text, strlen(text), 0600);
+	return rc;
+}
+
+/*
+ * Write the memory-only entries to the outbox, oldest first, stopping at
+ * the first the disk refuses (the next try is PERSIST_RETRY_MS later).
+ * Delivery thread only, with ch->mu held (dropped around each write: only
+ * this thread removes entries or their text, so E stays valid).
+ */
+static void
+persist_locked(struct channel *ch)
+{
+	const struct rollout_host *h = ch->a->host;
+	struct entry *e;
+	size_t written = 0;
+	int rc = 0;
+
+	if (ch->unpersisted == 0 || ch->persist_next_try > mono_ms())
+		return;
+	for (e = ch->head; e != NULL && ch->unpersisted > 0; e = e->next) {
+		const char *text = e->text;
+
+		if (text == NULL)
+			continue;
+		pthread_mutex_unlock(&ch->mu);
+		rc = persist_one(ch, e->path, text);
+		pthread_mutex_lock(&ch->mu);
+		if (rc != 0)
+			break;
+		unpersisted_done_locked(ch, e);
+		written++;
+	}
+	ch->persist_next_try = mono_ms() + PERSIST_RETRY_MS;
+	if (written > 0) {
+		pthread_mutex_unlock(&ch->mu);
+		deliver_unpersisted_metric(ch);
+		pthread_mutex_lock(&ch->mu);
+	}
+	if (rc == 0 && ch->persist_error != 0) {
+		size_t left = ch->unpersisted;
+
+		ch->persist_error = 0;
+		pthread_mutex_unlock(&ch->mu);
+		h->log(h->ctx, ROLLOUT_LOG_INFO, "%s: outbox %s writable again: %zu memory-only"
+		    " alert(s) written, %zu left", ch->name, ch->outbox, written, left);
+		pthread_mutex_lock(&ch->mu);
+	} else if (rc != 0) {
+		ch->persist_error = rc;
+	}
+}
+
+void
+deliver_flush_unpersisted(struct channel *ch)
+{
+	const struct rollout_host *h = ch->a->host;
+	struct entry *e;
+	size_t lost = 0, written = 0;
+
+	pthread_mutex_lock(&ch->mu);
+	for (e = ch->head; e != NULL && ch->unpersisted > 0; e = e->next) {
+		int rc;
+
+		if (e->text == NULL)
+			continue;
+		if ((rc = persist_one(ch, e->path, e->text)) == 0) {
+			unpersisted_done_locked(ch, e);
+			written++;
+			continue;
+		}
+		lost++;
+		h->log(h->ctx, ROLLOUT_LOG_ERROR, "%s: alert %s (%s, %s) not delivered and not in the"
+		    " outbox: %s: %s; it is lost when rolloutd exits", ch->name,
+		    format_str(e->alert, "id"), format_str(e->alert, "type"),
+		    format_str(e->alert, "title"), e->path, strerror(-rc));
+	}
+	pthread_mutex_unlock(&ch->mu);
+	if (written > 0)
+		h->log(h->ctx, ROLLOUT_LOG_INFO, "%s: %zu memory-only alert(s) written to %s at stop",
+		    ch->name, written, ch->outbox);
+	if (lost > 0)
+		h->log(h->ctx, ROLLOUT_LOG_ERROR, "%s: %zu undelivered alert(s) could not be written"
+		    " to %s", ch->name, lost, ch->outbox);
+}
+
 static void *
 deliver_thread(void *arg)
 {
@@ -588,15 +739,18 @@ deliver_thread(void *arg)
 	while (!atomic_load(&a->stopping)) {
 		int64_t now = mono_ms(), lat_ms;
 		struct entry *e;
-		int rc, was_error;
+		int rc, was_error, e_text_was;
 
 		deliver_throttle_summaries_locked(ch, h->now_ms(h->ctx));
+		persist_locked(ch);
 		if (ch->head == NULL || ch->head->next_try > now) {
 			int64_t until = now + 1000;
 			struct timespec ts;
 
 			if (ch->head != NULL && ch->head->next_try < until)
 				until = ch->head->next_try;
+			if (ch->unpersisted > 0 && ch->persist_next_try < until)
+				until = ch->persist_next_try;
 			ts.tv_sec = (time_t)(until / 1000);
 			ts.tv_nsec = (long)(until % 1000) * 1000000L;
 			pthread_cond_timedwait(&ch->cv, &ch->mu, &ts);
@@ -607,9 +761,11 @@ deliver_thread(void *arg)
 
 		err[0] = '\0';
 		ch->retry_after_ms = 0;
+		e_text_was = e->text != NULL;
 		rc = send_one(ch, e, err, sizeof(err));
 		lat_ms = wall_ms() - e->accepted_ms;   /* accepted -> confirmed by the peer */
-		if (rc == 0 && unlink(e->path) != 0 && errno != ENOENT)
+		/* memory-only entries have no file (E's text is only freed by this thread) */
+		if (rc == 0 && e->text == NULL && unlink(e->path) != 0 && errno != ENOENT)
 			h->log(h->ctx, ROLLOUT_LOG_WARN, "%s: cannot remove %s: %s", ch->name,
 			    e->path, strerror(errno));
 
@@ -621,6 +777,7 @@ deliver_thread(void *arg)
 				ch->tail = NULL;
 			ch->queued--;
 			ch->sent++;
+			unpersisted_done_locked(ch, e);
 			if (ch->track == TRACK_PENDING || ch->track == TRACK_FAILED)
 				if (strcmp(ch->track_id, format_str(e->alert, "id")) == 0)
 					ch->track = TRACK_SENT;
@@ -630,6 +787,9 @@ deliver_thread(void *arg)
 				break; /* aborted by stop(): not a failure of the peer */
 			int64_t delay = backoff_ms(a, e->attempts + 1);
 
+			/* a local file: retry soon, so the lines follow the disk's recovery */
+			if (ch->kind == CHAN_FILE && delay > FILE_RETRY_MAX_MS)
+				delay = FILE_RETRY_MAX_MS;
 			if (ch->retry_after_ms > delay)
 				delay = ch->retry_after_ms;
 			ch->retry_after_ms = 0;
@@ -664,6 +824,8 @@ deliver_thread(void *arg)
 				alerting_metric(a, ch->name, "failed", 1);
 			}
 			alerting_metric(a, ch->name, "queued", (double)depth);
+			if (e_text_was)
+				deliver_unpersisted_metric(ch);
 			pthread_mutex_lock(&ch->mu);
 		}
 	}

@@ -260,6 +260,7 @@ struct receiver {
 	int requests;
 	char headers[4096];
 	char body[8192];
+	char ids[4096];         /* X-Rollout-Alert-Id of every request, in order */
 	atomic_int quit;
 };
 
@@ -296,6 +297,17 @@ receiver_main(void *arg)
 			r->requests++;
 			snprintf(r->headers, sizeof(r->headers), "%.*s", (int)(end - buf), buf);
 			snprintf(r->body, sizeof(r->body), "%s", end + 4);
+			{
+				char *h = strcasestr(r->headers, "\r\nX-Rollout-Alert-Id: ");
+				size_t n = h ? strcspn(h + 22, "\r\n") : 0, l = strlen(r->ids);
+
+				if (h != NULL && l + n + 2 < sizeof(r->ids)) {
+					if (l > 0)
+						r->ids[l++] = ' ';
+					memcpy(r->ids + l, h + 22, n);
+					r->ids[l + n] = '\0';
+				}
+			}
 			pthread_mutex_unlock(&r->mu);
 		}
 		if (r->hang) {
@@ -795,6 +807,244 @@ stop__peer_hangs__returns_promptly(void **state)
 	receiver_stop(&r);
 }
 
+/* ---- tests: the disk refuses the outbox ------------------------------------------ */
+
+/* Make DIR unusable as a directory even for root: an empty directory becomes a file (ENOTDIR). */
+static void
+dir_to_file(const char *dir)
+{
+	assert_int_equal(rmdir(dir), 0);
+	assert_int_equal(fs_write_atomic(dir, "x", 1, 0600), 0);
+}
+
+static long long
+total_of(struct fixture *f, const char *field)
+{
+	json_t *j = stats(f);
+	long long x = json_integer_value(json_object_get(json_object_get(j, "totals"), field));
+
+	json_decref(j);
+	return x;
+}
+
+/* Poll until stats' CHAN.FIELD == WANT; 0, or -1 after MS. */
+static int
+wait_stat(struct fixture *f, const char *chan, const char *field, long long want, int ms)
+{
+	int64_t deadline = mono_ms() + ms;
+
+	while (mono_ms() < deadline) {
+		if (stat_of(f, chan, field) == want)
+			return 0;
+		sleep_ms(10);
+	}
+	return -1;
+}
+
+static void
+receiver_ids(struct receiver *r, char *out, size_t len)
+{
+	pthread_mutex_lock(&r->mu);
+	snprintf(out, len, "%s", r->ids);
+	pthread_mutex_unlock(&r->mu);
+}
+
+static int
+wait_receiver_ids(struct receiver *r, const char *want, int ms)
+{
+	int64_t deadline = mono_ms() + ms;
+	char ids[4096];
+
+	while (mono_ms() < deadline) {
+		receiver_ids(r, ids, sizeof(ids));
+		if (strcmp(ids, want) == 0)
+			return 0;
+		sleep_ms(10);
+	}
+	return -1;
+}
+
+/*
+ * The outboxes become files (ENOTDIR) and history.jsonl a directory
+ * (EISDIR): alerts are still accepted, the webhook gets them at once from
+ * memory, the file channel keeps its lines without spinning; the outbox
+ * comes back first (the memory-only entries become files in it, durable),
+ * then history.jsonl (the lines are appended in order, once each).
+ */
+static void
+outbox_unwritable__delivered_from_memory_then_durable_in_order(void **state)
+{
+	struct fixture f;
+	struct receiver r;
+	char hook_dir[256], file_dir[256], hist[256], keep[256], ids[4096];
+	struct th_metric m;
+	long long failed;
+
+	(void)state;
+	receiver_start(&r, 0);
+	assert_int_equal(fx_init(&f, "retry: { initial: 100ms, max: 1m, jitter: false }\n"
+	    "channels:\n  - webhook: { url: \"http://127.0.0.1:%d/in\", format: json }\n"
+	    "  - file\n", r.port), 0);
+	fx_start(&f);
+	snprintf(hook_dir, sizeof(hook_dir), "%s/alerts/outbox/webhook", f.dir);
+	snprintf(file_dir, sizeof(file_dir), "%s/alerts/outbox/file", f.dir);
+	snprintf(hist, sizeof(hist), "%s/alerts/history.jsonl", f.dir);
+	snprintf(keep, sizeof(keep), "%s/alerts/history.keep", f.dir);
+	assert_int_equal(send_alert(&f, "d0", "k0", "large_movement", ROLLOUT_SEV_WARNING, 0), 0);
+	assert_int_equal(wait_idle(&f, 5000), 0);
+
+	/* the disk refuses: outboxes are files, the history is a directory */
+	dir_to_file(hook_dir);
+	dir_to_file(file_dir);
+	assert_int_equal(rename(hist, keep), 0);
+	assert_int_equal(mkdir(hist, 0700), 0);
+	assert_int_equal(send_alert(&f, "d1", "k1", "large_movement", ROLLOUT_SEV_WARNING, 0), 0);
+	assert_int_equal(send_alert(&f, "d2", "k2", "large_movement", ROLLOUT_SEV_CRITICAL, 0), 0);
+	assert_int_equal(send_alert(&f, "d3", "k3", "large_movement", ROLLOUT_SEV_WARNING, 0), 0);
+	assert_non_null(strstr(f.t.log_text, "alert d1 kept in memory only"));
+	assert_non_null(strstr(f.t.log_text, "Not a directory"));
+	/* the webhook delivers from memory, same ids, nothing left to persist there */
+	assert_int_equal(wait_receiver_ids(&r, "d0 d1 d2 d3", 5000), 0);
+	assert_int_equal(wait_stat(&f, "webhook", "queued", 0, 5000), 0);
+	assert_int_equal(stat_of(&f, "webhook", "unpersisted"), 0);
+	/* the file channel holds its three lines in memory and retries calmly */
+	sleep_ms(1500);
+	assert_int_equal(stat_of(&f, "file", "queued"), 3);
+	assert_int_equal(stat_of(&f, "file", "unpersisted"), 3);
+	assert_int_equal(total_of(&f, "unpersisted"), 3);
+	failed = stat_of(&f, "file", "failed");
+	assert_true(failed >= 1 && failed <= 8);
+	m = th_metric_get(&f.t, "alerting.unpersisted");
+	assert_true(m.count >= 1);
+	assert_true(m.last == 3.0);
+	m = th_metric_get(&f.t, "alerting.file.unpersisted");
+	assert_true(m.last == 3.0);
+
+	/* the outbox comes back (even without its directory): the three become files */
+	assert_int_equal(unlink(file_dir), 0);
+	assert_int_equal(wait_stat(&f, "file", "unpersisted", 0, 3000), 0);
+	assert_int_equal(count_dir(file_dir, ".json"), 3);
+	assert_non_null(strstr(f.t.log_text, "writable again"));
+	m = th_metric_get(&f.t, "alerting.unpersisted");
+	assert_true(m.last == 0.0);
+	assert_int_equal(stat_of(&f, "file", "queued"), 3);
+
+	/* the history comes back: appended in order, once each, the outbox drains */
+	assert_int_equal(rmdir(hist), 0);
+	assert_int_equal(rename(keep, hist), 0);
+	assert_int_equal(wait_stat(&f, "file", "queued", 0, 3000), 0);
+	history_ids(hist, ids, sizeof(ids));
+	assert_string_equal(ids, "d0 d1 d2 d3");
+	assert_int_equal(count_dir(file_dir, ".json"), 0);
+	receiver_ids(&r, ids, sizeof(ids));
+	assert_string_equal(ids, "d0 d1 d2 d3");
+	/* the webhook's outbox is still a file: nothing was ever written there */
+	assert_int_equal(unlink(hook_dir), 0);
+	fx_free(&f);
+	receiver_stop(&r);
+}
+
+/*
+ * Beyond max_unpersisted an alert is refused with a clear error; entries
+ * written once the disk is back survive a restart; an entry still memory-only
+ * at stop is written then if it can be, else logged by id.
+ */
+static void
+outbox_unwritable__bound_stop_and_restart(void **state)
+{
+	struct fixture f;
+	struct receiver r;
+	char dir[256], away[256], keep[sizeof(f.dir)];
+	int rc;
+
+	(void)state;
+	assert_int_equal(fx_init(&f, "retry: { initial: 10s, max: 1m }\nmax_unpersisted: 2\n"
+	    "channels: [ { webhook: { url: \"http://127.0.0.1:%d/x\" } } ]\n", dead_port), 0);
+	fx_start(&f);
+	snprintf(dir, sizeof(dir), "%s/alerts/outbox/webhook", f.dir);
+	snprintf(away, sizeof(away), "%s/alerts/outbox/webhook.away", f.dir);
+	dir_to_file(dir);
+	assert_int_equal(send_alert(&f, "e1", "k1", "large_movement", ROLLOUT_SEV_WARNING, 0), 0);
+	assert_int_equal(send_alert(&f, "e2", "k2", "large_movement", ROLLOUT_SEV_WARNING, 0), 0);
+	rc = send_alert(&f, "e3", "k3", "large_movement", ROLLOUT_SEV_WARNING, 0);
+	assert_int_equal(rc, -ENOTDIR);
+	assert_non_null(strstr(f.t.last_error, "2 alerts held in memory only (max_unpersisted)"));
+	assert_non_null(strstr(f.t.last_error, "refusing alert e3"));
+	assert_int_equal(stat_of(&f, "webhook", "unpersisted"), 2);
+	assert_int_equal(stat_of(&f, "webhook", "queued"), 2);
+
+	/* back: both become files while the peer is still down */
+	assert_int_equal(unlink(dir), 0);
+	assert_int_equal(wait_stat(&f, "webhook", "unpersisted", 0, 3000), 0);
+	assert_int_equal(count_dir(dir, ".json"), 2);
+	/* gone again (the directory moved away), one more alert, then stop */
+	assert_int_equal(rename(dir, away), 0);
+	assert_int_equal(fs_write_atomic(dir, "x", 1, 0600), 0);
+	assert_int_equal(send_alert(&f, "e4", "k4", "large_movement", ROLLOUT_SEV_WARNING, 0), 0);
+	assert_int_equal(stat_of(&f, "webhook", "unpersisted"), 1);
+	snprintf(keep, sizeof(keep), "%s", f.dir);
+	P->stop(f.self);
+	f.started = 0;
+	assert_non_null(strstr(f.t.log_text, "alert e4 (large_movement, title) not delivered and"
+	    " not in the outbox"));
+	assert_non_null(strstr(f.t.log_text, "1 undelivered alert(s) could not be written"));
+	fx_close(&f);
+	assert_int_equal(unlink(dir), 0);
+	assert_int_equal(rename(away, dir), 0);
+
+	/* second life: the two written ones are delivered, e4 was lost (and said so) */
+	receiver_start(&r, 0);
+	memset(&f.t, 0, sizeof(f.t));
+	snprintf(f.dir, sizeof(f.dir), "%s", keep);
+	{
+		char yaml[256];
+
+		snprintf(yaml, sizeof(yaml), "channels: [ { webhook: { url: "
+		    "\"http://127.0.0.1:%d/in\" } } ]\n", r.port);
+		assert_int_equal(testhost_init(&f.t, "alerting", keep, "alerting.yaml", yaml), 0);
+		f.t.quiet = 1;
+	}
+	assert_int_equal(P->init(&f.t.host, &f.self), 0);
+	fx_start(&f);
+	assert_int_equal(wait_receiver_ids(&r, "e1 e2", 5000), 0);
+	assert_int_equal(wait_idle(&f, 5000), 0);
+	assert_int_equal(count_dir(dir, ".json"), 0);
+	fx_free(&f);
+	receiver_stop(&r);
+}
+
+/*
+ * An entry still memory-only at stop is logged by id and stays queued in
+ * memory; started again once the disk is back, it is written to the outbox.
+ */
+static void
+stop_start__outbox_back__memory_only_written(void **state)
+{
+	struct fixture f;
+	char dir[256];
+
+	(void)state;
+	assert_int_equal(fx_init(&f, "retry: { initial: 10s, max: 1m }\n"
+	    "channels: [ { webhook: { url: \"http://127.0.0.1:%d/x\" } } ]\n", dead_port), 0);
+	snprintf(dir, sizeof(dir), "%s/alerts/outbox/webhook", f.dir);
+	dir_to_file(dir);
+	/* accepted before start: no thread retries it yet */
+	assert_int_equal(send_alert(&f, "s1", "k1", "large_movement", ROLLOUT_SEV_WARNING, 0), 0);
+	assert_int_equal(stat_of(&f, "webhook", "unpersisted"), 1);
+	fx_start(&f);
+	P->stop(f.self);
+	f.started = 0;
+	assert_non_null(strstr(f.t.log_text, "alert s1 (large_movement, title) not delivered"));
+	assert_int_equal(unlink(dir), 0);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	fx_start(&f);
+	P->stop(f.self);
+	f.started = 0;
+	assert_int_equal(stat_of(&f, "webhook", "unpersisted"), 0);
+	assert_int_equal(count_dir(dir, ".json"), 1);
+	fx_free(&f);
+}
+
 /* ---- tests: commands ------------------------------------------------------------ */
 
 static void
@@ -862,6 +1112,9 @@ main(int argc, char **argv)
 		cmocka_unit_test(webhook__secret__signed_body_and_id_header),
 		cmocka_unit_test(stop__peer_hangs__returns_promptly),
 		cmocka_unit_test(command__test_stats_unknown),
+		cmocka_unit_test(outbox_unwritable__delivered_from_memory_then_durable_in_order),
+		cmocka_unit_test(outbox_unwritable__bound_stop_and_restart),
+		cmocka_unit_test(stop_start__outbox_back__memory_only_written),
 	};
 	rollout_plugin_entry_fn entry;
 	void *dl;
