@@ -162,6 +162,7 @@ legacy_alerts() {
 }
 sys_until 30 legacy_alerts || { sys_dump; fail "no legacy alerts while rolled back"; }
 [ "$(sys_state | cut -d' ' -f1)" = rolled_back ] || { sys_dump; fail "left rolled_back by itself: $(sys_state)"; }
+sys_drain 20
 kill "$DPID"; wait "$DPID" 2>/dev/null || true
 kill "$SIM_PID" 2>/dev/null; wait "$SIM_PID" 2>/dev/null || true
 for f in "$TMP"/rolloutd.log.K*; do cat "$f" >>"$TMP/rolloutd.log"; done

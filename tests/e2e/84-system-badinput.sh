@@ -47,7 +47,9 @@ sys_daemon
 sys_go
 # every alert either detector raises, delivered or shadow, as the API lists them
 ( n=0; while kill -0 "$DPID" 2>/dev/null; do
-    curl -sf "$URL/api/alerts?limit=1000" >"$TMP/alerts.$((n++)).json" 2>/dev/null || true
+    if curl -sf -m 10 "$URL/api/alerts?limit=1000" >"$TMP/alerts.tmp" 2>>"$TMP/alerts.err"; then
+      mv "$TMP/alerts.tmp" "$TMP/alerts.$((n++)).json"
+    fi
     sleep 1
   done ) &
 _BG_PIDS+=("$!")
@@ -150,6 +152,7 @@ PY
 ctl retry >/dev/null || { sys_dump; fail "rollout retry"; }
 completed() { [ "$(sys_state | cut -d' ' -f1)" = completed ]; }
 sys_until 90 completed || { sys_dump; fail "the retried rollout did not complete: $(sys_state)"; }
+sys_drain 20
 kill "$DPID"; wait "$DPID" 2>/dev/null || true
 kill "$SIM_PID" 2>/dev/null; wait "$SIM_PID" 2>/dev/null || true
 
@@ -210,6 +213,10 @@ for path in glob.glob(os.path.join(tmp, "alerts.*.json")):
 whale = [a for a in seen.values() if a["type"] == "large_movement"]
 cand = [a for a in whale if a["system"] == "candidate"]
 base = [a for a in whale if a["system"] == "baseline"]
+if not any(a.get("route") == "shadow" for a in cand) or not base:
+    sys.exit("GET /api/alerts gave %d samples: %d candidate (shadow and delivered) and %d baseline "
+             "alerts; the check needs both" % (len(glob.glob(os.path.join(tmp, "alerts.*.json"))),
+                                                len(cand), len(base)))
 bad = [a["id"] for a in cand if moved.get((a["account"], a["block_to"])) != int(a["amount_planck"])]
 if bad:
     sys.exit("%d of %d candidate alerts with an amount the chain never moved, e.g. %s" %

@@ -129,6 +129,15 @@ sys_smtp_stop() {
   wait "$SMTP_PID" 2>/dev/null || true
 }
 
+# sys_drain SECS: hold the chain still, then wait until every channel's outbox
+# is empty (rolloutd running): what a stop leaves there is only sent after
+# the next start.
+sys_drain() {
+  curl -sf -X POST "$SIM/_sim/hold" >/dev/null || fail "POST /_sim/hold"
+  _drained() { [ -z "$(find "$DATA/alerts/outbox" -name '*.json' 2>/dev/null)" ]; }
+  sys_until "$1" _drained || { find "$DATA/alerts/outbox" -name '*.json'; sys_dump; fail "the alert outbox never drained"; }
+}
+
 sys_dump() {
   echo "--- rolloutd.log (tail)"; tail -n 40 "$TMP/rolloutd.log" || true
   echo "--- journal (tail)"; tail -n 12 "$DATA/state/journal.jsonl" 2>/dev/null | cut -c1-400 || true
