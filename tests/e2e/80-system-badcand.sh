@@ -7,6 +7,13 @@
 # delivering alerts (every account back on the baseline).
 . "$(dirname "$0")/../lib.sh"
 SYS_EXIT=""
+# The system plan with a 12h gradual hold (3h in system.yaml): the
+# corruption lands inside gradual however late a loaded machine lets this
+# script see the phase (gradual never ends here: the rollback comes first).
+sed 's/{ traffic: 50, hold: 3h }/{ traffic: 50, hold: 12h }/' \
+  "$ROOT/tests/e2e/plans-system/system.yaml" >"$TMP/badcand.yaml"
+grep -q 'traffic: 50, hold: 12h' "$TMP/badcand.yaml" || fail "system.yaml: no gradual step to lengthen"
+SYS_PLAN=$TMP/badcand.yaml
 . "$ROOT/tests/e2e/plans-system/system.bash"
 cd "$ROOT"
 
