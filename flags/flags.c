@@ -18,12 +18,14 @@
 #include "fsutil.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libconfig.h>
 #include <jansson.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1326,6 +1328,50 @@ fail:
 }
 
 /*
+ * Under the lock: remove PATH.tmp.PID files left by writers killed before
+ * their rename (fs_write_atomic's temporary files) whose process is gone.
+ */
+static void
+remove_stale_temps(const struct flags *f)
+{
+	char dir[4096], prefix[4200], full[8400];
+	const char *base, *slash = strrchr(f->path, '/');
+	struct dirent *de;
+	size_t plen;
+	DIR *d;
+
+	if (slash != NULL) {
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - f->path), f->path);
+		base = slash + 1;
+	} else {
+		snprintf(dir, sizeof(dir), ".");
+		base = f->path;
+	}
+	if (dir[0] == '\0')
+		snprintf(dir, sizeof(dir), "/");
+	plen = (size_t)snprintf(prefix, sizeof(prefix), "%s.tmp.", base);
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		char *end;
+		long pid;
+
+		if (strncmp(de->d_name, prefix, plen) != 0)
+			continue;
+		pid = strtol(de->d_name + plen, &end, 10);
+		if (end == de->d_name + plen || *end != '\0' || pid <= 0)
+			continue;
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;       /* alive (or not ours to ask): it may still rename it */
+		snprintf(full, sizeof(full), "%s/%s", dir, de->d_name);
+		if (unlink(full) == 0)
+			log_msg(LOG_LVL_INFO, "flags", "removed %s, left by a writer that stopped "
+			    "before its rename", full);
+	}
+	closedir(d);
+}
+
+/*
  * At open, under the lock: create an absent file with the safe defaults
  * (audited first, as generation journal + 1), or reconcile an existing one
  * with the journal.  Only a failed creation is an error; a reconciliation
@@ -1357,6 +1403,7 @@ open_locked(struct flags *f, char *err, size_t errlen)
 		return lockfd;
 	}
 	memset(&t, 0, sizeof(t));
+	remove_stale_temps(f);
 	if (audit_scan(f, &t) != 0)
 		t.known = 0;
 	absent = access(f->path, F_OK) != 0 && errno == ENOENT;

@@ -8,7 +8,8 @@
 #   - the records naming a flag of one generation come from one write (one
 #     who, one time, each flag once), and generations never go down;
 #   - the file's generation has audit records;
-#   - replaying every record's "new" value in order gives the file's values.
+#   - replaying every record's "new" value in order gives the file's values;
+#   - at the end, no temporary file of a killed writer is left.
 # ROUNDS (default 150, 60 under SANITIZE=1) kills; the delays are spread over a whole run, with
 # most of them near its end, where the write is; the run's length is
 # re-estimated after every round (the machine's load changes).
@@ -35,9 +36,14 @@ cmds = [["set-traffic", "25", "--force"], ["set-traffic", "0"], ["switch-legacy"
         ["flag", "set", "rolloutPhase", "gradual"], ["switch-hybrid", "--force"]]
 
 
+temps_removed = 0
+
+
 def run(args, check=True):
+    global temps_removed
     p = subprocess.run(base + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                        timeout=20)
+    temps_removed += p.stderr.count("left by a writer that stopped before its rename")
     if check and p.returncode != 0:
         sys.exit("seed %d: rolloutctl %s: exit %d\n%s%s" % (seed, " ".join(args), p.returncode,
                                                          p.stdout, p.stderr))
@@ -118,10 +124,15 @@ for i in range(rounds):
 # one more ordinary write on top of whatever the last kill left
 run(["rollback", "--force", "--reason", "after the crashes"])
 gen = check("end")
+# the temporary files of writers killed before their rename are gone (removed at open)
+left = [n for n in os.listdir(os.path.dirname(flags)) if ".tmp." in n]
+if left:
+    sys.exit("seed %d: temporary files left: %s" % (seed, left))
 recs = [json.loads(l) for l in open(journal)]
 completed = sum(1 for r in recs if r["who"] == "recovery" and "had not reached" in (r["reason"] or ""))
 print("seed %d: %d rounds, %d killed mid-run (run ~%.1f ms at the end), %d writes completed from their audit "
-      "records, final generation %d" % (seed, rounds, killed, d * 1000, completed, gen))
+      "records, %d temporary files removed, final generation %d" % (seed, rounds, killed, d * 1000, completed,
+                                                                    temps_removed, gen))
 if killed < rounds // 8:
     sys.exit("only %d of %d kills landed before rolloutctl exited" % (killed, rounds))
 PY
