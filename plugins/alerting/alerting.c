@@ -1185,7 +1185,7 @@ accept_alert(struct alerting *a, const struct rollout_alert *in, int force, int 
 		struct channel *ch = a->chans[i];
 		struct entry *e;
 		size_t depth, held = 0;
-		int rc, mem_only = 0;
+		int rc, mem_only = 0, first = 0, back = 0;
 
 		pthread_mutex_lock(&ch->mu);
 		if (!critical) {
@@ -1225,8 +1225,13 @@ accept_alert(struct alerting *a, const struct rollout_alert *in, int force, int 
 		/* the fsyncs happen without the lock: delivery goes on meanwhile */
 		e = deliver_write(ch, j, &rc);
 		pthread_mutex_lock(&ch->mu);
+		if (e != NULL && e->text == NULL && ch->persist_error != 0 && ch->unpersisted == 0) {
+			ch->persist_error = 0;   /* the disk takes files again, nothing was waiting */
+			back = 1;
+		}
 		if (e != NULL && e->text != NULL) {
 			/* not on disk: keep it in memory within the bound, else refuse it */
+			first = ch->persist_error == 0;
 			ch->persist_error = rc;
 			held = ch->unpersisted;
 			if (held >= a->max_unpersisted) {
@@ -1247,10 +1252,18 @@ accept_alert(struct alerting *a, const struct rollout_alert *in, int force, int 
 		}
 		depth = ch->queued;
 		pthread_mutex_unlock(&ch->mu);
-		if (mem_only) {
-			LOG(a, ROLLOUT_LOG_WARN, "channel %s: alert %s kept in memory only (%zu),"
-			    " delivered anyway: outbox %s: %s", ch->name, al.id, held + 1, ch->outbox,
-			    strerror(-rc));
+		if (back)
+			LOG(a, ROLLOUT_LOG_INFO, "channel %s: outbox %s writable again", ch->name,
+			    ch->outbox);
+		if (mem_only && (first || (held + 1) % 100 == 0)) {
+			/* the first of a spell, then every 100th: each one is at debug level */
+			LOG(a, ROLLOUT_LOG_WARN, "channel %s: outbox %s not writable (%s): alert %s"
+			    " kept in memory only and delivered anyway; %zu alert(s) held so (at most"
+			    " %zu, max_unpersisted), written to the outbox once the disk takes them",
+			    ch->name, ch->outbox, strerror(-rc), al.id, held + 1, a->max_unpersisted);
+		} else if (mem_only) {
+			LOG(a, ROLLOUT_LOG_DEBUG, "channel %s: alert %s kept in memory only (%zu)",
+			    ch->name, al.id, held + 1);
 		} else if (rc != 0 && held >= a->max_unpersisted && a->max_unpersisted > 0) {
 			LOG(a, ROLLOUT_LOG_ERROR, "channel %s: %zu alerts held in memory only"
 			    " (max_unpersisted) while outbox %s cannot be written (%s): refusing"
