@@ -106,6 +106,13 @@ clock_sync(struct daemon *d)
 		clock_set(d->clk, d->t0_wall + (int64_t)((double)(mono_ms() - d->t0_mono) * d->o->speed));
 }
 
+/* The flags' audit records under --speed: the same time line as the engine's. */
+static int64_t
+daemon_flags_now(void *ctx)
+{
+	return clock_now_ms(((struct daemon *)ctx)->clk);
+}
+
 static void
 report_plan(void *ctx, const char *msg)
 {
@@ -514,6 +521,8 @@ daemon_open(struct daemon *d)
 		fprintf(stderr, "rolloutd: %s\n", err);
 		return EX_CONFIG;
 	}
+	if (d->virt && d->flags != NULL)
+		flags_set_clock(d->flags, daemon_flags_now, d);
 	if (declare_plan_flags(d) != 0)
 		return EX_CONFIG;
 
