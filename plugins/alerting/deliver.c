@@ -115,6 +115,17 @@ deliver_free_queue(struct channel *ch)
 	ch->queued = 0;
 }
 
+/* Write TEXT to PATH; recreate a vanished outbox directory once.  0 or -errno. */
+static int
+persist_one(struct channel *ch, const char *path, const char *text)
+{
+	int rc = fs_write_atomic(path, text, strlen(text), 0600);
+
+	if (rc == -ENOENT && fs_mkdir_p(ch->outbox, 0700) == 0)
+		rc = fs_write_atomic(path, text, strlen(text), 0600);
+	return rc;
+}
+
 struct entry *
 deliver_write(struct channel *ch, json_t *alert, int *rcp)
 {
@@ -155,7 +166,7 @@ deliver_write(struct channel *ch, json_t *alert, int *rcp)
 	}
 	e->accepted_ms = now;
 	e->next_try = 0;
-	if ((rc = fs_write_atomic(e->path, text, strlen(text), 0600)) != 0) {
+	if ((rc = persist_one(ch, e->path, text)) != 0) {
 		/* the disk refuses: keep it in memory rather than lose the alert */
 		e->text = text;
 		json_decref(doc);
@@ -206,6 +217,14 @@ deliver_enqueue_locked(struct channel *ch, json_t *alert)
 	return 0;
 }
 
+/* RC (-errno) says the disk refuses to store, not that the setup is wrong. */
+static int
+disk_refuses(int rc)
+{
+	return rc == -EROFS || rc == -EACCES || rc == -EPERM || rc == -ENOSPC || rc == -EDQUOT ||
+	    rc == -EIO || rc == -ENOTDIR;
+}
+
 static int
 name_cmp(const void *x, const void *y)
 {
@@ -231,6 +250,14 @@ deliver_replay(struct channel *ch)
 	int rc;
 
 	if ((rc = fs_mkdir_p(ch->outbox, 0700)) != 0) {
+		if (disk_refuses(rc)) {
+			/* a read-only or broken disk at start: alerts are kept in memory */
+			h->log(h->ctx, ROLLOUT_LOG_WARN, "%s: outbox %s cannot be created: %s; alerts"
+			    " are kept in memory only until it can", ch->name, ch->outbox,
+			    strerror(-rc));
+			ch->persist_error = rc;
+			return 0;
+		}
 		h->log(h->ctx, ROLLOUT_LOG_ERROR, "%s: outbox %s: %s", ch->name, ch->outbox,
 		    strerror(-rc));
 		return rc;
@@ -633,17 +660,6 @@ deliver_unpersisted_metric(struct channel *ch)
 	h->metric(h->ctx, "unpersisted", (double)atomic_load(&ch->a->unpersisted));
 }
 
-/* Write TEXT to PATH; recreate a vanished outbox directory once.  0 or -errno. */
-static int
-persist_one(struct channel *ch, const char *path, const char *text)
-{
-	int rc = fs_write_atomic(path, text, strlen(text), 0600);
-
-	if (rc == -ENOENT && fs_mkdir_p(ch->outbox, 0700) == 0)
-		rc = fs_write_atomic(path, text, strlen(text), 0600);
-	return rc;
-}
-
 /*
  * Write the memory-only entries to the outbox, oldest first, stopping at
  * the first the disk refuses (the next try is PERSIST_RETRY_MS later).
@@ -764,8 +780,11 @@ deliver_thread(void *arg)
 		e_text_was = e->text != NULL;
 		rc = send_one(ch, e, err, sizeof(err));
 		lat_ms = wall_ms() - e->accepted_ms;   /* accepted -> confirmed by the peer */
-		/* memory-only entries have no file (E's text is only freed by this thread) */
-		if (rc == 0 && e->text == NULL && unlink(e->path) != 0 && errno != ENOENT)
+		/* a memory-only entry has no file, unless a write failed after its rename
+		 * (the directory's fsync): remove quietly (E's text is only freed here) */
+		if (rc == 0 && e->text != NULL)
+			(void)unlink(e->path);
+		else if (rc == 0 && unlink(e->path) != 0 && errno != ENOENT)
 			h->log(h->ctx, ROLLOUT_LOG_WARN, "%s: cannot remove %s: %s", ch->name,
 			    e->path, strerror(errno));
 

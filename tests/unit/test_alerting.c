@@ -1054,6 +1054,42 @@ stop_start__outbox_back__memory_only_written(void **state)
 	fx_free(&f);
 }
 
+/* Started on a disk where the outbox cannot even be created: alerts still go out. */
+static void
+init__outbox_cannot_be_created__starts_and_delivers_from_memory(void **state)
+{
+	struct fixture f;
+	struct receiver r;
+	char blocker[] = "/tmp/test_alerting_blocker.XXXXXX", dir[128];
+	int fd;
+
+	(void)state;
+	fd = mkstemp(blocker);
+	assert_true(fd >= 0);
+	close(fd);
+	receiver_start(&r, 0);
+	assert_int_equal(fx_init(&f, "outbox_dir: \"%s/outbox\"\n"
+	    "channels: [ { webhook: { url: \"http://127.0.0.1:%d/in\" } } ]\n", blocker, r.port), 0);
+	assert_non_null(strstr(f.t.log_text, "cannot be created: Not a directory"));
+	fx_start(&f);
+	assert_int_equal(send_alert(&f, "g1", "k1", "large_movement", ROLLOUT_SEV_WARNING, 0), 0);
+	assert_int_equal(wait_receiver_ids(&r, "g1", 5000), 0);
+	assert_int_equal(wait_stat(&f, "webhook", "queued", 0, 5000), 0);
+	assert_int_equal(stat_of(&f, "webhook", "unpersisted"), 0);
+	/* the disk is fine again: the next alert is on disk before on_alert returns */
+	assert_int_equal(unlink(blocker), 0);
+	assert_int_equal(mkdir(blocker, 0700), 0);
+	P->stop(f.self);
+	f.started = 0;
+	assert_int_equal(send_alert(&f, "g2", "k2", "large_movement", ROLLOUT_SEV_WARNING, 0), 0);
+	snprintf(dir, sizeof(dir), "%s/outbox/webhook", blocker);
+	assert_int_equal(count_dir(dir, "-g2.json"), 1);
+	assert_non_null(strstr(f.t.log_text, "writable again"));
+	fx_free(&f);
+	nftw(blocker, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	receiver_stop(&r);
+}
+
 /* ---- tests: commands ------------------------------------------------------------ */
 
 static void
@@ -1124,6 +1160,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(outbox_unwritable__delivered_from_memory_then_durable_in_order),
 		cmocka_unit_test(outbox_unwritable__bound_stop_and_restart),
 		cmocka_unit_test(stop_start__outbox_back__memory_only_written),
+		cmocka_unit_test(init__outbox_cannot_be_created__starts_and_delivers_from_memory),
 	};
 	rollout_plugin_entry_fn entry;
 	void *dl;
