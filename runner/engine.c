@@ -517,6 +517,24 @@ eng_desired_flags(struct engine *e, struct flag_write *w)
 	fw_add_int(w, "hybridTrafficPercent", e->st.traffic);
 }
 
+/*
+ * What the phases before PHASE left in the flags (their set: blocks and set:
+ * steps, in plan order): a rollback turned some of them off
+ * (enableHybridSystem), so re-entering a phase puts them back first.
+ */
+static void
+eng_earlier_flags(struct engine *e, struct flag_write *w, int phase)
+{
+	for (int i = 0; i < phase && (size_t)i < e->plan->nphases; i++) {
+		const struct plan_phase *x = &e->plan->phases[i];
+
+		fw_add_sets(w, x->sets, x->nsets);
+		for (size_t s = 0; s < x->nsteps; s++)
+			if (x->steps[s].kind == STEP_SET)
+				fw_add_sets(w, x->steps[s].sets, x->steps[s].nsets);
+	}
+}
+
 /* ---- the transition ------------------------------------------------------------ */
 
 static void
@@ -1501,6 +1519,7 @@ act_reenter(struct engine *e, struct eng_change *c, int phase, int step, char *e
 	eng_transition(e, c);
 	eng_reset_gates(e);
 	fw_add(&w, "emergencyRollback", "false");
+	eng_earlier_flags(e, &w, phase);
 	eng_desired_flags(e, &w);
 	if ((rc = eng_flags_apply(e, &w, c->who && c->who->who ? c->who->who : "operator", c->why,
 	    err, errlen)) != 0) {
@@ -1844,11 +1863,18 @@ eng_resume(struct engine *e, const struct engine_opts *o, char *err, size_t errl
 			log_msg(LOG_LVL_ERROR, ENG_SRC, "rollback: flags not written: %s", fw_err);
 		if (e->st.state == ENG_ROLLING_BACK) {
 			struct eng_change c;
+			char why[512];
+			const char *pw = e->st.pending ?
+			    json_string_value(json_object_get(e->st.pending, "why")) : NULL;
 
+			/* the pending record is the rolling_back one: the rollback's reason */
+			snprintf(why, sizeof(why), "%s", pw ? pw : "rollback");
 			e->st.traffic = 0;
 			chg_init(&c, e, ENG_ROLLED_BACK);
 			snprintf(c.why, sizeof(c.why), "emergency rollback completed after a restart: traffic 0");
 			eng_transition(e, &c);
+			/* the critical notification the crash cut off (at least once) */
+			notify(e, 2, "rollback", "rollout rolled back", "%s (completed after a restart)", why);
 		}
 	} else if (e->st.state != ENG_PENDING) {
 		const struct plan_phase *ph = eng_phase(e);

@@ -220,4 +220,17 @@ if bad:
 print("%d baseline alerts while rolled back; %d alerts, all at the webhook; %d candidate alerts "
       "match the truth" % (len(legacy), len(hist_ids), len(cand)))
 PY
+# every rollback reaches the humans as a critical "rollback" notification, also when a restart finished it
+$PY - "$DATA/alerts/history.jsonl" "$TMP/hook.jsonl" <<'PY' || fail "rollback notifications"
+import json, sys
+hist = [json.loads(l) for l in open(sys.argv[1])]
+hook = {json.loads(l)["headers"].get("x-rollout-alert-id") for l in open(sys.argv[2])}
+notes = [h for h in hist if h.get("rollout") and h["type"] == "rollback" and h["severity"] == "critical"]
+missing = [k for k in range(1, 5) if not any("drill K%d" % k in h["message"] for h in notes)]
+if missing:
+    sys.exit("no critical rollback notification for drills %s (%d notifications)" % (missing, len(notes)))
+if any(h["id"] not in hook for h in notes):
+    sys.exit("a rollback notification never reached the webhook")
+print("4 critical rollback notifications, all at the webhook")
+PY
 pass "system: kill -9 at four points of an emergency rollback, each finished on restart"

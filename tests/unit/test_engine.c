@@ -352,6 +352,52 @@ engine_act__abort_then_retry__reenters_the_step(void **state)
 	assert_at(f, ENG_HOLDING, "gradual", 1);
 }
 
+/*
+ * A rollback turns enableHybridSystem off; a retry in gradual must put back
+ * what parallel's set: block turned on, or the retried step would route
+ * traffic with the hybrid system nominally off.
+ */
+static void
+engine_act__rollback_then_retry__restores_earlier_phase_sets(void **state)
+{
+	static const char plan_sets[] =
+	    "version: 1\n"
+	    "name: t\n"
+	    "chain: westend\n"
+	    "tick: 10s\n"
+	    "systems:\n"
+	    "  baseline: { plugin: subscan_poller }\n"
+	    "  candidate: { plugin: rpc_watcher }\n"
+	    "phases:\n"
+	    "  - name: parallel\n"
+	    "    set: { enableHybridSystem: true, enableParallelMode: true }\n"
+	    "    hold: 1h\n"
+	    "    gates: [ \"shadow.accuracy >= 0.95\" ]\n"
+	    "  - name: gradual\n"
+	    "    steps: [ { traffic: 5, hold: 1h } ]\n"
+	    "    gates: [ \"shadow.accuracy >= 0.95\" ]\n";
+	struct fx *f = *state;
+	char err[256];
+
+	engine_close(f->e);
+	plan_free(f->plan);
+	f->plan = NULL;
+	open_engine(f, plan_sets, 1);
+	run_until(f, T0 + HOUR + 30 * MIN, 0.99);
+	assert_at(f, ENG_HOLDING, "gradual", 1);
+	assert_true(flags_get_bool(f->flags, "enableHybridSystem"));
+	assert_int_equal(engine_act(f->e, ACT_ROLLBACK, NULL, NULL, err, sizeof(err)), 0);
+	assert_false(flags_get_bool(f->flags, "enableHybridSystem"));
+	assert_int_equal(flags_traffic(f->flags), 0);
+	assert_int_equal(engine_act(f->e, ACT_RETRY, NULL, NULL, err, sizeof(err)), 0);
+	engine_tick(f->e);
+	assert_at(f, ENG_HOLDING, "gradual", 1);
+	assert_true(flags_get_bool(f->flags, "enableHybridSystem"));
+	assert_true(flags_get_bool(f->flags, "enableParallelMode"));
+	assert_false(flags_get_bool(f->flags, "emergencyRollback"));
+	assert_int_equal(flags_traffic(f->flags), 5);
+}
+
 static void
 engine_act__rollback_and_skip_to_phase(void **state)
 {
@@ -974,6 +1020,7 @@ main(void)
 		T(engine_act__manual_approval__resume_refused_promote_passes),
 		T(engine_act__pause_during_hold__paused_time_not_counted),
 		T(engine_act__abort_then_retry__reenters_the_step),
+		T(engine_act__rollback_then_retry__restores_earlier_phase_sets),
 		T(engine_act__rollback_and_skip_to_phase),
 		T(engine_triggers__expr__fires_only_after_n_checks),
 		T(engine_triggers__match__armed_from_phase_count_in_window),
