@@ -1044,6 +1044,7 @@ alerting_init(const struct rollout_host *host, void **self)
 		return -ENOMEM;
 	a->host = host;
 	pthread_mutex_init(&a->cmd_mu, NULL);
+	pthread_mutex_init(&a->metric_mu, NULL);
 	atomic_init(&a->stopping, 0);
 	atomic_init(&a->seq, 0);
 	atomic_init(&a->unpersisted, 0);
@@ -1128,6 +1129,7 @@ alerting_destroy(void *self)
 	free(a->chans);
 	free(a->outbox_dir);
 	pthread_mutex_destroy(&a->cmd_mu);
+	pthread_mutex_destroy(&a->metric_mu);
 	free(a);
 }
 

@@ -138,6 +138,7 @@ struct alerting {
 	atomic_int stopping;
 	atomic_ulong seq;
 	pthread_mutex_t cmd_mu;     /* test/critical wait on channel cvs */
+	pthread_mutex_t metric_mu;  /* unpersisted: read and record as one step (before ch->mu) */
 };
 
 /* ---- format.c ---- */
@@ -173,7 +174,8 @@ void deliver_entry_free(struct entry *e);
 /* After the thread stopped: write the memory-only entries once more and log
  * each one that still is not on disk (it is lost if the process ends). */
 void deliver_flush_unpersisted(struct channel *ch);
-/* Record <channel>.unpersisted and unpersisted (all channels); takes ch->mu. */
+/* Record <channel>.unpersisted and unpersisted (all channels); takes a->metric_mu, then
+ * ch->mu: call it without holding ch->mu. */
 void deliver_unpersisted_metric(struct channel *ch);
 /* Queue an entry from deliver_write (counts it when memory-only).  Caller holds ch->mu. */
 void deliver_push_locked(struct channel *ch, struct entry *e);

@@ -652,12 +652,15 @@ deliver_unpersisted_metric(struct channel *ch)
 	char name[96];
 	size_t n;
 
+	/* one lock around reading and recording: the last sample is the current value */
+	pthread_mutex_lock(&ch->a->metric_mu);
 	pthread_mutex_lock(&ch->mu);
 	n = ch->unpersisted;
 	pthread_mutex_unlock(&ch->mu);
 	snprintf(name, sizeof(name), "%s.unpersisted", ch->name);
 	h->metric(h->ctx, name, (double)n);
 	h->metric(h->ctx, "unpersisted", (double)atomic_load(&ch->a->unpersisted));
+	pthread_mutex_unlock(&ch->a->metric_mu);
 }
 
 /*
@@ -733,9 +736,11 @@ deliver_flush_unpersisted(struct channel *ch)
 		    format_str(e->alert, "title"), e->path, strerror(-rc));
 	}
 	pthread_mutex_unlock(&ch->mu);
-	if (written > 0)
+	if (written > 0) {
 		h->log(h->ctx, ROLLOUT_LOG_INFO, "%s: %zu memory-only alert(s) written to %s at stop",
 		    ch->name, written, ch->outbox);
+		deliver_unpersisted_metric(ch);
+	}
 	if (lost > 0)
 		h->log(h->ctx, ROLLOUT_LOG_ERROR, "%s: %zu undelivered alert(s) could not be written"
 		    " to %s", ch->name, lost, ch->outbox);

@@ -129,6 +129,9 @@ h1=$(hook_count)
 unp=$(astat unpersisted) || fail "alerting stats"
 ((unp > 0)) || fail "no alert counted as memory-only (unpersisted $unp) while the outbox was read-only"
 grep -q "kept in memory only" "$TMP/rolloutd.log" || fail "the memory-only alerts were not logged"
+curl -sf "$URL/metrics" >"$TMP/metrics.txt" || fail "GET /metrics"
+grep -Eq '^rolloutd_alerting_unpersisted(\{[^}]*\})? [1-9]' "$TMP/metrics.txt" ||
+  fail "GET /metrics: no rolloutd_alerting_unpersisted > 0: $(grep unpersisted "$TMP/metrics.txt" | head -3)"
 echo "read-only for $((SECONDS - t_ro)) s: $((h1 - h0)) webhook deliveries, $unp alerts in memory only"
 
 # writable again: resumes by itself and completes; the memory-only alerts reach the outbox
@@ -140,6 +143,8 @@ grep -q "writable again" "$TMP/rolloutd.log" || fail "the outbox recovery was no
 sys_drain 30
 drained() { [ "$(astat unpersisted)" = 0 ] && [ "$(astat queued)" = 0 ]; }
 until_s 10 drained || fail "alerting still holds alerts: unpersisted $(astat unpersisted), queued $(astat queued)"
+curl -sf "$URL/metrics" | grep -Eq '^rolloutd_alerting_unpersisted(\{[^}]*\})? 0$' ||
+  fail "GET /metrics: rolloutd_alerting_unpersisted is not back to 0"
 kill -TERM "$DPID"
 DRC=0
 wait "$DPID" || DRC=$?
