@@ -5,7 +5,8 @@
  *             dedup, throttle, outbox write) and the commands test/critical/stats
  * deliver.c   one delivery thread per channel: the in-memory queue over the
  *             outbox directory, retries with backoff, libcurl webhook and SMTP,
- *             file and stdout writers, outbox replay
+ *             file and stdout writers, outbox replay, memory-only
+ *             entries when the disk refuses the outbox (written later)
  * format.c    the canonical alert JSON, the Slack and plain JSON payloads, the
  *             RFC 5322 mail message, the HMAC-SHA256 signature
  *
