@@ -106,6 +106,35 @@ clock_sync(struct daemon *d)
 		clock_set(d->clk, d->t0_wall + (int64_t)((double)(mono_ms() - d->t0_mono) * d->o->speed));
 }
 
+/*
+ * Where the accelerated clock starts: the wall clock, or just after the
+ * journal's last record when a previous accelerated run got further ahead
+ * (a restart must not move the rollout's time back by hours).
+ */
+static int64_t
+speed_start_ms(const char *journal_path, int64_t wall)
+{
+	json_t *tail = journal_read_tail(journal_path, 64);
+	int64_t last = 0;
+	size_t i;
+	json_t *rec;
+
+	json_array_foreach(tail, i, rec) {
+		json_t *t = json_object_get(rec, "t_ms");
+
+		if (json_is_integer(t) && json_integer_value(t) > last)
+			last = json_integer_value(t);
+	}
+	json_decref(tail);
+	if (last >= wall) {
+		log_info("--speed: the journal's last record is at %lld ms, %lld ms ahead of the wall "
+		    "clock: the accelerated clock goes on from there", (long long)last,
+		    (long long)(last - wall));
+		return last + 1;
+	}
+	return wall;
+}
+
 /* The flags' audit records under --speed: the same time line as the engine's. */
 static int64_t
 daemon_flags_now(void *ctx)
@@ -495,7 +524,7 @@ daemon_open(struct daemon *d)
 
 	if (d->o->speed > 1.0) {
 		d->virt = 1;
-		d->t0_wall = wall_ms();
+		d->t0_wall = speed_start_ms(d->journal_path, wall_ms());
 		d->t0_mono = mono_ms();
 		d->clk = clock_virtual(d->t0_wall);
 	} else {
