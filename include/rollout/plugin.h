@@ -315,7 +315,9 @@ struct rollout_plugin {
 	int (*command)(void *self, const char *cmd, const char *arg, char *reply, size_t replylen);
 	/*
 	 * Sinks only (else NULL): accept ALERT for delivery.  Returns 0 once the
-	 * alert is durably queued (outbox fsynced), or -errno.
+	 * alert is durably queued (outbox fsynced) or, when the disk refuses the
+	 * outbox, held in memory for delivery (the sink logs it and writes it
+	 * once the disk takes it), or -errno when it could not be accepted.
 	 */
 	int (*on_alert)(void *self, const struct rollout_alert *alert);
 	/*
