@@ -113,6 +113,7 @@ struct whale {
 	pthread_mutex_t wlock;
 	pthread_cond_t wcond, widle;
 	struct whale_job *head, *tail;
+	unsigned long long write_failures; /* in a row; the writing thread's only */
 };
 
 /* ---- accounts ----------------------------------------------------------------------- */
@@ -277,8 +278,14 @@ whale_write_file(const struct whale_job *j)
 	    fs_write_replace(j->path, j->data, j->len, 0644);
 }
 
+/*
+ * Write J; W counts the failures (written by whichever thread writes: the
+ * writer, or the caller when there is none).  A data directory that turns
+ * read-only must not produce a line per account: the first failure of a
+ * spell is an error, then every 1000th, and the end of the spell is said.
+ */
 static void
-whale_write_now(const struct whale_job *j)
+whale_write_now(struct whale *w, const struct whale_job *j)
 {
 	int rc = whale_write_file(j);
 
@@ -291,9 +298,16 @@ whale_write_now(const struct whale_job *j)
 		if (fs_mkdir_p(dir, 0755) == 0)
 			rc = whale_write_file(j);
 	}
-	if (rc != 0)
-		log_msg(LOG_LVL_ERROR, "rules", "%s: cannot save %s: %s", j->path, j->what,
-		    strerror(-rc));
+	if (rc != 0) {
+		if (w->write_failures++ % 1000 == 0)
+			log_msg(LOG_LVL_ERROR, "rules", "%s: cannot save %s: %s (%llu failed writes "
+			    "in a row)", j->path, j->what, strerror(-rc),
+			    (unsigned long long)w->write_failures);
+	} else if (w->write_failures) {
+		log_msg(LOG_LVL_INFO, "rules", "%s: writable again after %llu failed writes", j->path,
+		    (unsigned long long)w->write_failures);
+		w->write_failures = 0;
+	}
 }
 
 static void
@@ -324,7 +338,7 @@ whale_writer(void *arg)
 			w->tail = NULL;
 		w->writer_busy = 1;
 		pthread_mutex_unlock(&w->wlock);
-		whale_write_now(j);
+		whale_write_now(w, j);
 		whale_job_free(j);
 		pthread_mutex_lock(&w->wlock);
 		w->writer_busy = 0;
@@ -358,7 +372,7 @@ whale_write(struct whale *w, const char *path, const char *data, size_t len, con
 	j->what = what;
 	j->sync = sync;
 	if (!w->writer_on) {
-		whale_write_now(j);
+		whale_write_now(w, j);
 		whale_job_free(j);
 		return;
 	}

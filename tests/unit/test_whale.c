@@ -932,6 +932,57 @@ top_list__restart__compares_with_the_list_before(void **state)
 	rm_rf(dir);
 }
 
+/* ---- files that cannot be written ------------------------------------------------------------ */
+
+static int errors_logged, infos_logged;
+
+static void
+log_count(void *ctx, enum log_level lvl, const char *source, const char *line)
+{
+	(void)ctx;
+	if (strcmp(source, "rules") != 0)
+		return;
+	if (lvl == LOG_LVL_ERROR && strstr(line, "cannot save the last activity"))
+		errors_logged++;
+	if (lvl == LOG_LVL_INFO && strstr(line, "writable again after 2500 failed writes"))
+		infos_logged++;
+}
+
+static void
+store__unwritable__one_error_per_thousand_then_writable_again(void **state)
+{
+	char dir[] = "/tmp/test_whale_XXXXXX", path[256];
+	struct rules *r;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	/* the activity directory is a file: every write fails (also as root) */
+	snprintf(path, sizeof(path), "%s/rules", dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/rules/candidate", dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/rules/candidate/activity", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fclose(f);
+	r = mk(NULL, dir, "candidate");
+	errors_logged = infos_logged = 0;
+	log_set_hook(log_count, NULL);
+	for (int i = 1; i <= 2500; i++)
+		assert_int_equal(seed(r, i, 1, 1000 + i, 0), 0);
+	assert_int_equal(whale_sync(r), 0);
+	assert_int_equal(errors_logged, 3); /* the 1st, 1001st and 2001st */
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(seed(r, 2501, 1, 5000, 0), 0);
+	assert_int_equal(whale_sync(r), 0);
+	log_set_hook(NULL, NULL);
+	assert_int_equal(infos_logged, 1);
+	assert_int_equal(errors_logged, 3);
+	rules_free(r);
+	rm_rf(dir);
+}
+
 int
 main(void)
 {
@@ -948,6 +999,7 @@ main(void)
 		cmocka_unit_test(seed__found_unknown_old_overwrite__dormant_from_the_seed),
 		cmocka_unit_test(transfer__deposit_withdrawal_tiers_repeat_unknown),
 		cmocka_unit_test(top_list__restart__compares_with_the_list_before),
+		cmocka_unit_test(store__unwritable__one_error_per_thousand_then_writable_again),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
