@@ -1004,6 +1004,30 @@ audit_values(const struct flags *f, struct buf *b, const struct stamp *st, const
 }
 
 /*
+ * True when T's last write is the file's creation with the defaults (who
+ * "rolloutd (defaults)", every flag of F once, old null): a file that is
+ * absent under it never got past that write's rename.
+ */
+static int
+audited_creation(const struct flags *f, const struct audit_tail *t)
+{
+	size_t i, n = t->recs ? json_array_size(t->recs) : 0;
+
+	if (!t->known || t->gen == 0 || n != f->n || strcmp(t->who, "rolloutd (defaults)") != 0)
+		return 0;
+	for (i = 0; i < n; i++) {
+		json_t *r = json_array_get(t->recs, i);
+		const char *name = json_string_value(json_object_get(r, "flag"));
+		const char *who = json_string_value(json_object_get(r, "who"));
+
+		if (!json_is_null(json_object_get(r, "old")) || name == NULL || find(f, name) == NULL
+		    || who == NULL || strcmp(who, "rolloutd (defaults)") != 0)
+			return 0;
+	}
+	return 1;
+}
+
+/*
  * Under the lock, with F holding the file just read (generation FILEGEN,
  * parsed, present): make the file and the journal T agree.
  *   - journal == file: nothing;
@@ -1407,7 +1431,12 @@ open_locked(struct flags *f, char *err, size_t errlen)
 	if (audit_scan(f, &t) != 0)
 		t.known = 0;
 	absent = access(f->path, F_OK) != 0 && errno == ENOENT;
-	if (absent) {
+	if (absent && audited_creation(f, &t)) {
+		/* the creation was audited, its writer stopped before the rename: complete it */
+		for (i = 0; i < f->n; i++)
+			f->e[i].isset = 1;
+		rc = reconcile_locked(f, t.gen - 1, &t, err, errlen);
+	} else if (absent) {
 		gen = (t.known ? t.gen : 0) + 1;
 		stamp_now(f, &st);
 		if (gen > 1)

@@ -1504,6 +1504,26 @@ act_change(struct eng_change *c, const struct engine *e, enum engine_state to, e
 	    who && who->reason ? who->reason : "");
 }
 
+/*
+ * The flags a re-entry (retry, skip to phase) of the current position
+ * writes: emergencyRollback off, the earlier phases' sets, what the position
+ * wants.  At a traffic step the traffic is left to the step, which runs at
+ * once: writing the previous step's traffic first would be one more write
+ * (a generation) that a restart between the re-entry's record and its flags
+ * write does not make.
+ */
+static void
+eng_reenter_flags(struct engine *e, struct flag_write *w)
+{
+	const struct plan_phase *ph = eng_phase(e);
+
+	fw_add(w, "emergencyRollback", "false");
+	eng_earlier_flags(e, w, e->st.phase);
+	eng_desired_flags(e, w);
+	if ((size_t)e->st.step < ph->nsteps && ph->steps[e->st.step].kind == STEP_TRAFFIC)
+		fw_remove(w, "hybridTrafficPercent");
+}
+
 /* Re-enter PHASE/STEP as RUNNING (retry, skip to phase): counters reset, flags re-applied. */
 static int
 act_reenter(struct engine *e, struct eng_change *c, int phase, int step, char *err, size_t errlen)
@@ -1518,9 +1538,7 @@ act_reenter(struct engine *e, struct eng_change *c, int phase, int step, char *e
 	eng_reset_triggers(e);
 	eng_transition(e, c);
 	eng_reset_gates(e);
-	fw_add(&w, "emergencyRollback", "false");
-	eng_earlier_flags(e, &w, phase);
-	eng_desired_flags(e, &w);
+	eng_reenter_flags(e, &w);
 	if ((rc = eng_flags_apply(e, &w, c->who && c->who->who ? c->who->who : "operator", c->why,
 	    err, errlen)) != 0) {
 		eng_flags_failed(e, c->action, rc, err);
@@ -1878,8 +1896,20 @@ eng_resume(struct engine *e, const struct engine_opts *o, char *err, size_t errl
 		}
 	} else if (e->st.state != ENG_PENDING) {
 		const struct plan_phase *ph = eng_phase(e);
+		const char *act = e->st.pending ?
+		    json_string_value(json_object_get(e->st.pending, "action")) : NULL;
 
-		eng_desired_flags(e, &w);
+		/*
+		 * The last record is a re-entry (retry, skip to phase) and nothing
+		 * moved since: it may have stopped before its flags write, which
+		 * also turns emergencyRollback off and puts back the earlier
+		 * phases' sets (after a rollback); write what it writes.
+		 */
+		if (e->st.state == ENG_RUNNING && act != NULL && (strcmp(act, "retry") == 0
+		    || strcmp(act, "skip_to_phase") == 0))
+			eng_reenter_flags(e, &w);
+		else
+			eng_desired_flags(e, &w);
 		/*
 		 * Interrupted while performing a traffic step: the step runs again
 		 * and sets its own traffic; writing the previous value here would

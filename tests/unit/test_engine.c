@@ -19,7 +19,9 @@
 #include "log.h"
 #include "plan.h"
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #define T0 1767225600000LL   /* 2026-01-01T00:00:00Z */
 #define MIN 60000LL
@@ -71,6 +73,7 @@ struct fx {
 	size_t queue_max;
 	char notes[16][64];               /* notify types, in order */
 	int nnotes;
+	const char *kill_after;           /* SIGKILL once a transition line has this (crash tests) */
 };
 
 static int
@@ -95,6 +98,9 @@ hook_transition(void *ctx, int64_t at, const char *line)
 	(void)at;
 	if (f->nlines < 64)
 		snprintf(f->lines[f->nlines++], sizeof(f->lines[0]), "%s", line);
+	/* the hook runs once the transition is persisted, before its flags write */
+	if (f->kill_after != NULL && strstr(line, f->kill_after) != NULL)
+		raise(SIGKILL);
 }
 
 static void
@@ -620,6 +626,162 @@ engine_open__crash_inside_traffic_step__traffic_never_steps_back(void **state)
 	assert_int_equal(flags_generation(f->flags), gen);
 }
 
+/* ---- a crash between a re-entry's record and its flags write ---------------------- */
+
+/*
+ * Restart the engine in a child, perform A there and kill it (SIGKILL) as
+ * soon as the transition whose line has NEEDLE is persisted, before the
+ * flags write that follows it; then restart here, the flags re-opened from
+ * disk as rolloutd does.
+ */
+static void
+crash_after_transition(struct fx *f, enum engine_action a, const char *needle)
+{
+	char err[512] = "";
+	pid_t pid;
+	int status;
+
+	engine_close(f->e);
+	f->e = NULL;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		f->kill_after = needle;
+		open_engine(f, NULL, 0);
+		engine_act(f->e, a, NULL, NULL, err, sizeof(err));
+		_exit(0);       /* not reached when the hook fired */
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGKILL);
+	flags_close(f->flags);
+	assert_int_equal(flags_open(&f->flags, f->flags_path, f->journal_path, err, sizeof(err)), 0);
+	open_engine(f, NULL, 0);
+}
+
+/* The journal's flag records of generations above GEN: "flag=new" in order, ';'-joined. */
+static void
+flag_writes_after(struct fx *f, uint64_t gen, char *out, size_t len)
+{
+	json_t *all = journal_read_tail(f->journal_path, 100000), *r;
+	size_t i, o = 0;
+
+	assert_non_null(all);
+	out[0] = '\0';
+	json_array_foreach(all, i, r) {
+		const char *name = json_string_value(json_object_get(r, "flag"));
+		char *v;
+
+		if (name == NULL || json_integer_value(json_object_get(r, "generation")) <= (json_int_t)gen)
+			continue;
+		v = json_dumps(json_object_get(r, "new"), JSON_ENCODE_ANY);
+		o += (size_t)snprintf(out + o, o < len ? len - o : 0, "%s%s=%s", o ? ";" : "", name,
+		    v ? v : "?");
+		free(v);
+	}
+	json_decref(all);
+}
+
+/*
+ * A retry at a traffic step writes no intermediate traffic (the previous
+ * step's) before the step sets its own: an uninterrupted retry and one
+ * killed between its record and its flags write end at the same
+ * generation (e2e 61 compares the flags file byte for byte).
+ */
+static void
+engine_open__crash_after_retry_record__same_flag_writes(void **state)
+{
+	struct fx *f = *state;
+	char err[256], runs[2][600];
+	uint64_t g0[2], g1[2];
+
+	for (int crash = 0; crash < 2; crash++) {
+		if (crash) {
+			teardown(state);
+			setup(state);
+			f = *state;
+		}
+		run_until(f, T0 + 2 * HOUR + MIN, 0.99);
+		assert_at(f, ENG_HOLDING, "gradual", 3);
+		assert_int_equal(engine_act(f->e, ACT_ABORT, NULL, NULL, err, sizeof(err)), 0);
+		assert_int_equal(flags_traffic(f->flags), 0);
+		g0[crash] = flags_generation(f->flags);
+		if (crash)
+			crash_after_transition(f, ACT_RETRY, "aborted -> running: retry");
+		else
+			assert_int_equal(engine_act(f->e, ACT_RETRY, NULL, NULL, err, sizeof(err)), 0);
+		engine_tick(f->e);
+		assert_at(f, ENG_HOLDING, "gradual", 3);
+		assert_int_equal(flags_traffic(f->flags), 15);
+		g1[crash] = flags_generation(f->flags);
+		flag_writes_after(f, g0[crash], runs[crash], sizeof(runs[0]));
+	}
+	/* traffic 0 -> 15 in one write, never through the previous step's 5 */
+	assert_string_equal(runs[0], "hybridTrafficPercent=15");
+	assert_string_equal(runs[1], runs[0]);
+	assert_int_equal(g1[0] - g0[0], 1);
+	assert_int_equal(g1[1] - g0[1], g1[0] - g0[0]);
+}
+
+/*
+ * A retry after a rollback killed before its flags write: the restart
+ * writes what the retry writes (emergencyRollback off, the earlier phases'
+ * sets back), not only what the position wants.
+ */
+static void
+engine_open__crash_after_retry_of_rollback__emergency_flag_cleared(void **state)
+{
+	static const char plan_sets[] =
+	    "version: 1\n"
+	    "name: t\n"
+	    "chain: westend\n"
+	    "tick: 10s\n"
+	    "systems:\n"
+	    "  baseline: { plugin: subscan_poller }\n"
+	    "  candidate: { plugin: rpc_watcher }\n"
+	    "phases:\n"
+	    "  - name: parallel\n"
+	    "    set: { enableHybridSystem: true, enableParallelMode: true }\n"
+	    "    hold: 1h\n"
+	    "    gates: [ \"shadow.accuracy >= 0.95\" ]\n"
+	    "  - name: gradual\n"
+	    "    steps: [ { traffic: 5, hold: 1h } ]\n"
+	    "    gates: [ \"shadow.accuracy >= 0.95\" ]\n";
+	struct fx *f = *state;
+	char err[256], runs[2][600];
+
+	for (int crash = 0; crash < 2; crash++) {
+		uint64_t g0;
+
+		if (crash) {
+			teardown(state);
+			setup(state);
+			f = *state;
+		}
+		engine_close(f->e);
+		plan_free(f->plan);
+		f->plan = NULL;
+		open_engine(f, plan_sets, 1);
+		run_until(f, T0 + HOUR + 30 * MIN, 0.99);
+		assert_at(f, ENG_HOLDING, "gradual", 1);
+		assert_int_equal(engine_act(f->e, ACT_ROLLBACK, NULL, NULL, err, sizeof(err)), 0);
+		assert_true(flags_get_bool(f->flags, "emergencyRollback"));
+		assert_false(flags_get_bool(f->flags, "enableHybridSystem"));
+		g0 = flags_generation(f->flags);
+		if (crash)
+			crash_after_transition(f, ACT_RETRY, "rolled_back -> running: retry");
+		else
+			assert_int_equal(engine_act(f->e, ACT_RETRY, NULL, NULL, err, sizeof(err)), 0);
+		engine_tick(f->e);
+		assert_at(f, ENG_HOLDING, "gradual", 1);
+		assert_false(flags_get_bool(f->flags, "emergencyRollback"));
+		assert_true(flags_get_bool(f->flags, "enableHybridSystem"));
+		assert_int_equal(flags_traffic(f->flags), 5);
+		flag_writes_after(f, g0, runs[crash], sizeof(runs[0]));
+	}
+	assert_string_equal(runs[1], runs[0]);
+}
+
 /* ---- storage failures ---------------------------------------------------------- */
 
 /*
@@ -1029,6 +1191,8 @@ main(void)
 		T(engine_open__pending_record__appended_once_after_crash),
 		T(engine_open__changed_plan__refused_unless_accepted),
 		T(engine_open__crash_inside_traffic_step__traffic_never_steps_back),
+		T(engine_open__crash_after_retry_record__same_flag_writes),
+		T(engine_open__crash_after_retry_of_rollback__emergency_flag_cleared),
 		T(engine_storage__unwritable__pauses_never_advances_then_recovers),
 		T(engine_storage__rollback_during_failure__at_once_then_written),
 		T(engine_storage__journal_only_fails__restart_appends_what_the_state_kept),

@@ -992,22 +992,72 @@ child_open(struct fx *x)
 	open_ok(x, &f);
 }
 
+/*
+ * The creation is a write like any other: audited (generation 1), killed
+ * before its rename, it is completed as generation 1 by the next opener, as
+ * an uninterrupted start would have left it (a restarted rollout's flags
+ * file is then byte-identical to an uninterrupted one's: e2e 61).
+ */
 static void
-flags_open__killed_while_creating__recreated_with_next_generation(void **state)
+flags_open__killed_while_creating__creation_completed(void **state)
 {
 	struct fx *x = *state;
 	struct flags *f;
 	json_t *a, *o;
+	char *text, err[256];
+	size_t n;
 
 	run_killed_at(x, "audited", child_open);
 	assert_int_not_equal(access(x->path, F_OK), 0);
 	open_ok(x, &f);
-	/* generation 1 was audited but never written: the file starts at 2 and says why */
+	assert_int_equal(flags_generation(f), 1);
+	assert_int_equal(flags_traffic(f), 0);
+	assert_int_equal(flags_get_bool(f, "enableHybridSystem"), 0);
+	flags_close(f);
+	text = read_file(x->path);
+	assert_non_null(strstr(text, " by rolloutd (defaults)."));
+	assert_non_null(strstr(text, "generation = 1;"));
+	free(text);
+	a = read_audit_all(x->audit);
+	assert_int_equal(count_recovery(a), 1);
+	o = json_array_get(a, json_array_size(a) - 1);
+	assert_string_equal(json_string_value(json_object_get(o, "who")), "recovery");
+	assert_int_equal(json_integer_value(json_object_get(o, "generation")), 1);
+	assert_non_null(strstr(json_string_value(json_object_get(o, "reason")), "had not reached"));
+	n = json_array_size(a);
+	json_decref(a);
+	assert_consistent(x);
+	/* the next write takes generation 2, nothing is recovered twice */
+	open_ok(x, &f);
+	assert_int_equal(flags_set(f, "rolloutPhase", "foundation", "engine", NULL, err, sizeof(err)), 0);
 	assert_int_equal(flags_generation(f), 2);
 	flags_close(f);
 	a = read_audit_all(x->audit);
+	assert_int_equal(json_array_size(a), n + 1);
+	json_decref(a);
+	assert_consistent(x);
+}
+
+/* A file deleted after its creation and a later write: recreated as the next generation. */
+static void
+flags_open__deleted_after_writes__recreated_with_next_generation(void **state)
+{
+	struct fx *x = *state;
+	struct flags *f;
+	char err[256];
+	json_t *a, *o;
+
+	open_ok(x, &f);
+	assert_int_equal(flags_set(f, "hybridTrafficPercent", "5", "ops", NULL, err, sizeof(err)), 0);
+	flags_close(f);
+	assert_int_equal(unlink(x->path), 0);
+	open_ok(x, &f);
+	assert_int_equal(flags_generation(f), 3);
+	assert_int_equal(flags_traffic(f), 0);
+	flags_close(f);
+	a = read_audit_all(x->audit);
 	o = json_array_get(a, json_array_size(a) - 1);
-	assert_int_equal(json_integer_value(json_object_get(o, "generation")), 2);
+	assert_int_equal(json_integer_value(json_object_get(o, "generation")), 3);
 	assert_non_null(strstr(json_string_value(json_object_get(o, "reason")), "was missing"));
 	json_decref(a);
 	assert_consistent(x);
@@ -1188,7 +1238,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(flags_set__killed_after_audit__completed_on_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(flags_emergency_rollback__killed_after_rename__nothing_to_recover, setup, teardown),
 		cmocka_unit_test_setup_teardown(flags_emergency_rollback__killed_after_audit__rollback_completed, setup, teardown),
-		cmocka_unit_test_setup_teardown(flags_open__killed_while_creating__recreated_with_next_generation, setup, teardown),
+		cmocka_unit_test_setup_teardown(flags_open__killed_while_creating__creation_completed, setup, teardown),
+		cmocka_unit_test_setup_teardown(flags_open__deleted_after_writes__recreated_with_next_generation, setup, teardown),
 		cmocka_unit_test_setup_teardown(flags_open__file_without_audit__values_recorded, setup, teardown),
 		cmocka_unit_test_setup_teardown(flags_open__file_behind_journal__kept_as_next_generation, setup, teardown),
 		cmocka_unit_test_setup_teardown(flags_set__killed_at_each_point_repeatedly__always_consistent, setup, teardown),
