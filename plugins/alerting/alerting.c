@@ -35,6 +35,7 @@
 #define DEFAULT_RETRY_MAX_MS (5 * 60 * 1000)
 #define DEFAULT_TIMEOUT_MS 10000
 #define DEFAULT_TEST_TIMEOUT_MS 5000
+#define DEFAULT_STOP_DRAIN_MS 2000
 #define DEFAULT_MAX_QUEUED 100000
 #define DEFAULT_MAX_UNPERSISTED 10000
 #define DEDUP_MAX 65536
@@ -927,7 +928,7 @@ static int
 parse_config(struct parse *p)
 {
 	static const char *const keys[] = { "channels", "dedup_window", "throttle", "retry",
-		"outbox_dir", "test_timeout", "max_queued", "max_unpersisted", NULL };
+		"outbox_dir", "test_timeout", "max_queued", "max_unpersisted", "stop_drain", NULL };
 	static const char *const retry_keys[] = { "initial", "max", "jitter", NULL };
 	struct alerting *a = p->a;
 	const struct rollout_cfg *root = p->h->config, *retry, *channels;
@@ -949,6 +950,7 @@ parse_config(struct parse *p)
 	if (get_duration(p, root, "dedup_window", DEFAULT_DEDUP_MS, &a->dedup_window_ms) == -EINVAL ||
 	    get_duration(p, root, "test_timeout", DEFAULT_TEST_TIMEOUT_MS,
 	    &a->test_timeout_ms) == -EINVAL ||
+	    get_duration(p, root, "stop_drain", DEFAULT_STOP_DRAIN_MS, &a->stop_drain_ms) == -EINVAL ||
 	    get_string(p, root, "outbox_dir", "alerts/outbox", &outbox) == -EINVAL)
 		return -EINVAL;
 	if (root != NULL && p->h->cfg_int(p->h->ctx, root, "max_queued", 1, 100000000,
@@ -983,7 +985,7 @@ parse_config(struct parse *p)
 			return -EINVAL;
 		}
 	}
-	if (a->dedup_window_ms < 0 || a->test_timeout_ms < 0) {
+	if (a->dedup_window_ms < 0 || a->test_timeout_ms < 0 || a->stop_drain_ms < 0) {
 		p->h->cfg_error(p->h->ctx, root, "durations must not be negative");
 		return -EINVAL;
 	}
@@ -1103,8 +1105,12 @@ static void
 alerting_stop(void *self)
 {
 	struct alerting *a = self;
-	size_t i;
+	size_t i, left;
 
+	/* deliveries due now get stop_drain to finish; the rest stay in the outbox */
+	if (!atomic_load(&a->stopping) && (left = deliver_drain(a, a->stop_drain_ms)) > 0)
+		LOG(a, ROLLOUT_LOG_INFO, "stopping with %zu alert(s) queued: delivered at the next start",
+		    left);
 	atomic_store(&a->stopping, 1);
 	for (i = 0; i < a->nchans; i++) {
 		int was_running = a->chans[i]->thread_started;

@@ -133,6 +133,7 @@ struct alerting {
 	int64_t retry_initial_ms, retry_max_ms;
 	int retry_jitter;
 	int64_t test_timeout_ms;
+	int64_t stop_drain_ms;      /* stop(): wait this long for due deliveries (real time) */
 	size_t max_queued;
 	size_t max_unpersisted;     /* memory-only entries per channel before refusing */
 	atomic_long unpersisted;    /* memory-only entries of all channels */
@@ -184,6 +185,12 @@ void deliver_push_locked(struct channel *ch, struct entry *e);
 int deliver_enqueue_locked(struct channel *ch, json_t *alert);
 int deliver_start(struct channel *ch);
 void deliver_stop(struct channel *ch);
+/*
+ * Before a stop: wait up to MS milliseconds (real time) while any channel
+ * has an alert due for delivery within that time (not one waiting out a
+ * backoff beyond it).  Returns the number of alerts still queued.
+ */
+size_t deliver_drain(struct alerting *a, int64_t ms);
 void deliver_free_queue(struct channel *ch);
 /* Throttle summaries that are due (called with ch->mu held). */
 void deliver_throttle_summaries_locked(struct channel *ch, int64_t now_ms);

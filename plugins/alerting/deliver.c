@@ -860,6 +860,32 @@ deliver_thread(void *arg)
 	return NULL;
 }
 
+size_t
+deliver_drain(struct alerting *a, int64_t ms)
+{
+	int64_t end = mono_ms() + ms;
+
+	for (;;) {
+		size_t queued = 0;
+		int due = 0;
+
+		for (size_t i = 0; i < a->nchans; i++) {
+			struct channel *ch = a->chans[i];
+
+			if (!ch->thread_started)
+				continue;
+			pthread_mutex_lock(&ch->mu);
+			queued += ch->queued;
+			if (ch->head != NULL && ch->head->next_try <= end)
+				due = 1;
+			pthread_mutex_unlock(&ch->mu);
+		}
+		if (!due || mono_ms() >= end)
+			return queued;
+		(void)nanosleep(&(struct timespec){ 0, 10 * 1000000L }, NULL);
+	}
+}
+
 int
 deliver_start(struct channel *ch)
 {

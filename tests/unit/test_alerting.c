@@ -255,6 +255,7 @@ struct receiver {
 	int fd;
 	int port;
 	int hang;               /* accept and read, never answer */
+	int delay_ms;           /* answer each request this late */
 	pthread_t thread;
 	pthread_mutex_t mu;
 	int requests;
@@ -314,6 +315,8 @@ receiver_main(void *arg)
 			while (!atomic_load(&r->quit))
 				sleep_ms(20);
 		} else {
+			if (r->delay_ms > 0)
+				sleep_ms(r->delay_ms);
 			const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
 
 			if (send(c, ok, strlen(ok), MSG_NOSIGNAL) < 0)
@@ -785,7 +788,7 @@ stop__peer_hangs__returns_promptly(void **state)
 
 	(void)state;
 	receiver_start(&r, 1);
-	assert_int_equal(fx_init(&f, "channels:\n  - webhook: { url: \"http://127.0.0.1:%d/in\","
+	assert_int_equal(fx_init(&f, "stop_drain: 500ms\nchannels:\n  - webhook: { url: \"http://127.0.0.1:%d/in\","
 	    " timeout: 60s }\n", r.port), 0);
 	fx_start(&f);
 	assert_int_equal(send_alert(&f, "h1", "k", "large_movement", ROLLOUT_SEV_WARNING, 0), 0);
@@ -805,6 +808,54 @@ stop__peer_hangs__returns_promptly(void **state)
 	assert_true(mono_ms() - t0 < 3000);
 	fx_free(&f);
 	receiver_stop(&r);
+}
+
+/*
+ * stop_drain: alerts due at the stop are delivered before it (the peer
+ * answers each after 150 ms); with stop_drain 0 the stop leaves them in the
+ * outbox for the next start.
+ */
+static void
+stop__drain__due_alerts_delivered_first(void **state)
+{
+	static const int drains[] = { 3000, 0 };
+
+	(void)state;
+	for (size_t k = 0; k < 2; k++) {
+		struct fixture f;
+		struct receiver r;
+		char dir[4200];
+		int n;
+
+		receiver_start(&r, 0);
+		r.delay_ms = 150;
+		assert_int_equal(fx_init(&f, "stop_drain: %dms\nchannels:\n  - webhook: { url:"
+		    " \"http://127.0.0.1:%d/in\", timeout: 10s }\n", drains[k], r.port), 0);
+		fx_start(&f);
+		for (int i = 0; i < 4; i++) {
+			char id[16], key[16];
+
+			snprintf(id, sizeof(id), "d%d", i);
+			snprintf(key, sizeof(key), "k%d", i);
+			assert_int_equal(send_alert(&f, id, key, "large_movement", ROLLOUT_SEV_WARNING, 0), 0);
+		}
+		P->stop(f.self);
+		f.started = 0;
+		pthread_mutex_lock(&r.mu);
+		n = r.requests;
+		pthread_mutex_unlock(&r.mu);
+		snprintf(dir, sizeof(dir), "%s/alerts/outbox/webhook", f.dir);
+		if (drains[k] > 0) {
+			assert_int_equal(n, 4);
+			assert_int_equal(count_dir(dir, ".json"), 0);
+		} else {
+			assert_true(n < 4);
+			assert_true(count_dir(dir, ".json") >= 1);
+			assert_non_null(strstr(f.t.log_text, "delivered at the next start"));
+		}
+		fx_free(&f);
+		receiver_stop(&r);
+	}
 }
 
 /* ---- tests: the disk refuses the outbox ------------------------------------------ */
@@ -1156,6 +1207,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(init__outbox_left_behind__replayed_in_order),
 		cmocka_unit_test(webhook__secret__signed_body_and_id_header),
 		cmocka_unit_test(stop__peer_hangs__returns_promptly),
+		cmocka_unit_test(stop__drain__due_alerts_delivered_first),
 		cmocka_unit_test(command__test_stats_unknown),
 		cmocka_unit_test(outbox_unwritable__delivered_from_memory_then_durable_in_order),
 		cmocka_unit_test(outbox_unwritable__bound_stop_and_restart),
