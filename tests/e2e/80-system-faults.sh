@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # System faults: on the simulated chain, during parallel the node drops
-# every connection 4 times and Subscan answers a 429/503 storm; in the
+# every connection 20 times and Subscan answers a 429/503 storm; in the
 # middle of gradual rolloutd is killed with SIGKILL and started again.  The
 # candidate must reconnect and fill the gaps, the baseline back off and
 # recover, the restarted daemon resume where it was (gradual entered once);
@@ -18,11 +18,32 @@ sys_go
 phase_is() { local st; st=$(curl -sf "$URL/api/status" | tr -d ' \n') || return 1; [[ $st == *"\"phase\":\"$1\""* ]]; }
 sys_until 30 phase_is parallel || { sys_dump; fail "never reached parallel"; }
 
-# node: 4 disconnects of every client, 1.5 s (15 chain minutes) apart
+# node: 20 disconnects of every client.  The first 4 come 1.5 s (15 chain
+# minutes) apart while blocks keep coming, so each reconnect has a gap to
+# fill; the other 16 come as soon as the candidate has subscribed again,
+# with block production paused: at 600x a flapping node would otherwise
+# open gaps of hundreds of blocks that no fill finishes between two drops
+# (a real second is 100 blocks here), which no real-time outage does.
+subscribed() {
+  curl -sf "http://127.0.0.1:$NODE_PORT/status" | $PY -c 'import json, sys
+d = json.load(sys.stdin)
+sys.exit(0 if d["connections"] >= 1 and d["storage_subscriptions"] >= 1 else 1)'
+}
+drop() { curl -sf -X POST --data "drop" "http://127.0.0.1:$NODE_PORT/control" >/dev/null || fail "node control drop"; }
 for _ in $(seq 1 4); do
-  curl -sf -X POST --data "drop" "http://127.0.0.1:$NODE_PORT/control" >/dev/null || fail "node control drop"
+  drop
   sleep 1.5
 done
+curl -sf -X POST --data 1 "$SIM/_sim/pause" >/dev/null || fail "POST /_sim/pause"
+for i in $(seq 5 20); do
+  sys_until 20 subscribed || { sys_dump; fail "the candidate did not come back after disconnect $((i - 1))"; }
+  drop
+done
+sys_until 20 subscribed || { sys_dump; fail "the candidate did not come back after the last disconnect"; }
+curl -sf -X POST --data 0 "$SIM/_sim/pause" >/dev/null || fail "POST /_sim/pause 0"
+total=$(curl -sf "http://127.0.0.1:$NODE_PORT/status" | $PY -c 'import json, sys; print(json.load(sys.stdin)["connections_total"])')
+[ "$total" -ge 21 ] || fail "only $total connections for 20 disconnects"
+echo "20 disconnects, $total connections in all"
 # Subscan: 429 with Retry-After 1 s, then 503, for the next 6 requests
 # (Retry-After is real time, a real second is ten chain minutes here; the
 # poller's backoff and breaker cooldown follow the daemon's --speed clock)
