@@ -140,7 +140,9 @@ unit: check-build
 
 e2e: check-build
 	@fail=0; for t in $(E2E_TESTS); do \
-	  echo "== $$t"; B=$(B) SANITIZE=$(SANITIZE) bash $$t || { echo "FAILED: $$t"; fail=1; }; \
+	  echo "== $$t"; s=$$(date +%s); \
+	  B=$(B) SANITIZE=$(SANITIZE) bash $$t || { echo "FAILED: $$t"; fail=1; }; \
+	  echo "   ($$t: $$(( $$(date +%s) - s )) s)"; \
 	done; exit $$fail
 
 lint-man:
