@@ -13,7 +13,7 @@
 # alerts (any is an error).  Median of RUNS runs per N.
 #
 #   B=build bash bench/latency/run.sh
-#   ACCOUNTS="1000 10000" CHANGES=300 INTERVAL_MS=100 RUNS=3
+#   ACCOUNTS="1000 10000" CHANGES=300 INTERVAL_MS=100 RUNS=3 KEEP=DIR (keep the runs' files)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -28,6 +28,7 @@ pids=()
 cleanup() {
   for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  if [ -n "${KEEP:-}" ]; then rm -rf "$KEEP"; cp -a "$TMP" "$KEEP"; fi
   rm -rf "$TMP"
 }
 trap cleanup EXIT
