@@ -57,7 +57,23 @@ check_dir() {
   cmp "$TMP/ref/state/state.json" "$d/state/state.json" || fail "$d: state.json differs"
   # the flag store takes the simulated clock: the file is byte-identical too
   cmp "$TMP/ref/config/feature-flags.conf" "$d/config/feature-flags.conf" \
-    || { diff -u "$TMP/ref/config/feature-flags.conf" "$d/config/feature-flags.conf" || true; fail "$d: flags file differs"; }
+    || { diff -u "$TMP/ref/config/feature-flags.conf" "$d/config/feature-flags.conf" || true
+         flag_writes "$TMP/ref" > "$d.ref-flags"; flag_writes "$d" > "$d.flags"
+         echo "flag writes (generation who: flag=new), uninterrupted vs. this run:"
+         diff -u "$d.ref-flags" "$d.flags" | head -n 40 || true
+         fail "$d: flags file differs"; }
+}
+
+# the flag writes of a data directory, one line per flag record (notes included)
+flag_writes() {
+  $PY - "$1/state/journal.jsonl" <<'PY'
+import json, sys
+for line in open(sys.argv[1], encoding="utf-8"):
+    r = json.loads(line)
+    if r.get("kind") == "flag":
+        print("g%s %s: %s=%s" % (r.get("generation"), r.get("who"), r.get("flag"),
+                                 json.dumps(r.get("new"))))
+PY
 }
 
 kills=0 runs=0 cycle=0 seen=() stalls=0 last_seq=-1
