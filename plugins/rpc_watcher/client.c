@@ -36,6 +36,7 @@
 
 #define BLOCK_RING 2048
 #define SUBID_MAX 48
+#define GONE_MAX 64
 
 enum acc_state { ACC_UNKNOWN = 0, ACC_PRESENT = 1, ACC_NULL = 2 };
 
@@ -125,6 +126,11 @@ struct client {
 	/* subscriptions */
 	struct chunk *chunks;
 	size_t nchunks;
+	/* ids of subscriptions just given up (re-pack): notifications the node
+	 * had already sent for them are expected, not errors */
+	char gone[GONE_MAX][SUBID_MAX];
+	unsigned gone_next;
+	unsigned long late_notifications;
 	unsigned kps, sub_limit;
 	int pool_dirty;
 	int64_t retry_at_ms, busy_backoff_ms;
@@ -790,16 +796,25 @@ fifo_drain(struct client *c)
 		struct chunk *ch = nt->chunk >= 0 && (size_t)nt->chunk < c->nchunks ?
 		    &c->chunks[nt->chunk] : NULL;
 		struct note *pick = nt, *pick_prev = NULL;
+		uint64_t number;
+		int64_t time_ms;
 
 		if (!b->known) {
 			block_request(c, b);
 			return;
 		}
+		/*
+		 * Copy what is needed of B: the ring_get() calls below may reuse
+		 * its slot for another block (the ring is a fixed size).
+		 */
+		number = b->number;
+		time_ms = b->time_ms;
 		if (ch != NULL && ch->state == CH_ACTIVE && ch->last_block >= 0 &&
-		    b->number > (uint64_t)ch->last_block + 1) {
+		    number > (uint64_t)ch->last_block + 1) {
 			/* an older block of the same chunk already queued behind? */
 			struct note *p, *prev = nt;
-			uint64_t best = b->number;
+			uint64_t best = number;
+			int64_t best_time = 0;
 
 			pick = NULL;
 			for (p = nt->next; p != NULL; prev = p, p = p->next) {
@@ -814,6 +829,7 @@ fifo_drain(struct client *c)
 				}
 				if (pb->number < best) {
 					best = pb->number;
+					best_time = pb->time_ms;
 					pick = p;
 					pick_prev = prev;
 				}
@@ -823,17 +839,23 @@ fifo_drain(struct client *c)
 					return;
 				c_log(c, ROLLOUT_LOG_WARN, "block #%" PRIu64 " never came for a subscription "
 				    "(now at #%" PRIu64 "): its changes merge into the later block",
-				    (uint64_t)ch->last_block + 1, b->number);
+				    (uint64_t)ch->last_block + 1, number);
 				pick = nt;
 				pick_prev = NULL;
 			} else {
-				b = ring_get(c, pick->hash);
+				number = best;
+				time_ms = best_time;
 			}
 		}
-		if (pick->time_ms != 0 && b->time_ms == 0)
-			b->time_ms = pick->time_ms;
+		if (pick->time_ms != 0 && time_ms == 0) {
+			struct blockinfo *pb = ring_find(c, pick->hash);
+
+			time_ms = pick->time_ms;
+			if (pb != NULL && pb->time_ms == 0)
+				pb->time_ms = time_ms;
+		}
 		fifo_unlink(c, pick_prev, pick);
-		note_process(c, pick, b->number, b->time_ms);
+		note_process(c, pick, number, time_ms);
 		note_free(pick);
 	}
 }
@@ -987,10 +1009,31 @@ kps_effective(struct client *c)
 }
 
 static void
+gone_add(struct client *c, const char *subid)
+{
+	snprintf(c->gone[c->gone_next++ % GONE_MAX], SUBID_MAX, "%s", subid);
+}
+
+/* 1 when SUBID is a subscription given up lately: its late notification is dropped. */
+static int
+gone_late(struct client *c, const char *subid)
+{
+	for (size_t i = 0; i < GONE_MAX; i++)
+		if (c->gone[i][0] != '\0' && strcmp(c->gone[i], subid) == 0) {
+			c->late_notifications++;
+			return 1;
+		}
+	return 0;
+}
+
+static void
 chunk_dissolve(struct client *c, size_t k, int unsubscribe)
 {
 	struct chunk *ch = &c->chunks[k];
 	size_t i;
+
+	if (ch->state == CH_ACTIVE && ch->subid[0] != '\0')
+		gone_add(c, ch->subid);
 
 	if (unsubscribe && ch->state == CH_ACTIVE && c->state == CS_OPEN) {
 		struct sbuf s = { 0 };
@@ -1457,7 +1500,9 @@ fast_storage(struct client *c, const char *text, size_t len, int64_t observed)
 		if (c->chunks[k].state == CH_ACTIVE && strcmp(c->chunks[k].subid, subid) == 0)
 			break;
 	if (k == c->nchunks) {
-		c_error(c, "unknown_subscription", "state_storage for unknown subscription %s", subid);
+		if (!gone_late(c, subid))
+			c_error(c, "unknown_subscription", "state_storage for unknown subscription %s",
+			    subid);
 		return 1;
 	}
 	nt = calloc(1, sizeof(*nt));
@@ -1497,7 +1542,9 @@ on_storage(struct client *c, json_t *params, int64_t observed)
 		if (c->chunks[k].state == CH_ACTIVE && strcmp(c->chunks[k].subid, subid) == 0)
 			break;
 	if (k == c->nchunks) {
-		c_error(c, "unknown_subscription", "state_storage for unknown subscription %s", subid);
+		if (!gone_late(c, subid))
+			c_error(c, "unknown_subscription", "state_storage for unknown subscription %s",
+			    subid);
 		return;
 	}
 	nt = calloc(1, sizeof(*nt));
@@ -1970,6 +2017,7 @@ conn_start(struct client *c)
 	}
 	c->state = CS_CONNECTING;
 	c->connected_ms = now;
+	memset(c->gone, 0, sizeof(c->gone));   /* ids of the old connection mean nothing now */
 	if (lws_client_connect_via_info(&i) == NULL && c->state == CS_CONNECTING) {
 		c_error(c, "connect", "cannot connect to %s", cf->endpoints[c->ep]);
 		conn_closed(c, "connect failed", 1);
@@ -2076,6 +2124,7 @@ stats_publish(struct client *c)
 	s->errors = c->errors;
 	s->reconnects = c->reconnects;
 	s->notifications = c->notifications;
+	s->late_notifications = c->late_notifications;
 	s->changes = c->changes;
 	s->baselines = c->baselines;
 	s->stale = c->stale;

@@ -361,12 +361,13 @@ rw_stats_json(struct watcher *w, char *reply, size_t replylen)
 	    "\"synced_block\":%llu,\"watched\":%lu,\"extra\":%lu,\"subscriptions\":%lu,"
 	    "\"pending_subscriptions\":%lu,\"keys_per_subscription\":%lu,\"subscription_limit\":%lu,"
 	    "\"requests\":%lu,\"errors\":%lu,\"reconnects\":%lu,\"notifications\":%lu,"
+	    "\"late_notifications\":%lu,"
 	    "\"changes\":%lu,\"baselines\":%lu,\"stale\":%lu,\"gap_blocks\":%lu,\"setup_ms\":%lld,"
 	    "\"breakers\":{%s}}",
 	    s.connected ? "true" : "false", s.endpoint, (unsigned long long)s.best,
 	    (unsigned long long)s.finalized, (unsigned long long)s.synced, s.watched, s.extra,
 	    s.subscriptions, s.pending_subscriptions, s.keys_per_subscription, s.subscription_limit,
-	    s.requests, s.errors, s.reconnects, s.notifications, s.changes, s.baselines, s.stale,
+	    s.requests, s.errors, s.reconnects, s.notifications, s.late_notifications, s.changes, s.baselines, s.stale,
 	    s.gap_blocks, (long long)s.setup_ms, s.breakers);
 	return n >= 0 && (size_t)n < replylen ? 0 : -ENOSPC;
 }

@@ -88,6 +88,7 @@ struct watcher_stats {
 	uint64_t best, finalized, synced;
 	unsigned long watched, subscriptions, pending_subscriptions;
 	unsigned long requests, errors, reconnects, notifications, changes, baselines, stale;
+	unsigned long late_notifications;   /* for subscriptions just given up: dropped, not errors */
 	unsigned long gap_blocks, keys_per_subscription, subscription_limit;
 	unsigned long extra;
 	int64_t setup_ms;               /* connect -> every watched key subscribed */
