@@ -29,7 +29,6 @@ if isinstance(d, str):
     d = json.loads(d)
 print(d["totals"][sys.argv[1]])' "$1"
 }
-outbox_files() { find "$DATA/alerts/outbox" -name '*.json' 2>/dev/null | wc -l; }
 
 sys_chain --activity 10 --synthetic-from 0
 sys_hook

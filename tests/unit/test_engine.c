@@ -60,6 +60,24 @@ static const char PLAN[] =
     "  - name: production\n"
     "    steps: [ { approve: manual }, { traffic: 100 } ]\n";
 
+/* A plan whose parallel phase turns flags on with set: (what a rollback turns off). */
+static const char PLAN_SETS[] =
+    "version: 1\n"
+    "name: t\n"
+    "chain: westend\n"
+    "tick: 10s\n"
+    "systems:\n"
+    "  baseline: { plugin: subscan_poller }\n"
+    "  candidate: { plugin: rpc_watcher }\n"
+    "phases:\n"
+    "  - name: parallel\n"
+    "    set: { enableHybridSystem: true, enableParallelMode: true }\n"
+    "    hold: 1h\n"
+    "    gates: [ \"shadow.accuracy >= 0.95\" ]\n"
+    "  - name: gradual\n"
+    "    steps: [ { traffic: 5, hold: 1h } ]\n"
+    "    gates: [ \"shadow.accuracy >= 0.95\" ]\n";
+
 struct fx {
 	char dir[128], state_dir[200], flags_path[256], journal_path[256];
 	struct plan *plan;
@@ -366,29 +384,13 @@ engine_act__abort_then_retry__reenters_the_step(void **state)
 static void
 engine_act__rollback_then_retry__restores_earlier_phase_sets(void **state)
 {
-	static const char plan_sets[] =
-	    "version: 1\n"
-	    "name: t\n"
-	    "chain: westend\n"
-	    "tick: 10s\n"
-	    "systems:\n"
-	    "  baseline: { plugin: subscan_poller }\n"
-	    "  candidate: { plugin: rpc_watcher }\n"
-	    "phases:\n"
-	    "  - name: parallel\n"
-	    "    set: { enableHybridSystem: true, enableParallelMode: true }\n"
-	    "    hold: 1h\n"
-	    "    gates: [ \"shadow.accuracy >= 0.95\" ]\n"
-	    "  - name: gradual\n"
-	    "    steps: [ { traffic: 5, hold: 1h } ]\n"
-	    "    gates: [ \"shadow.accuracy >= 0.95\" ]\n";
 	struct fx *f = *state;
 	char err[256];
 
 	engine_close(f->e);
 	plan_free(f->plan);
 	f->plan = NULL;
-	open_engine(f, plan_sets, 1);
+	open_engine(f, PLAN_SETS, 1);
 	run_until(f, T0 + HOUR + 30 * MIN, 0.99);
 	assert_at(f, ENG_HOLDING, "gradual", 1);
 	assert_true(flags_get_bool(f->flags, "enableHybridSystem"));
@@ -731,22 +733,6 @@ engine_open__crash_after_retry_record__same_flag_writes(void **state)
 static void
 engine_open__crash_after_retry_of_rollback__emergency_flag_cleared(void **state)
 {
-	static const char plan_sets[] =
-	    "version: 1\n"
-	    "name: t\n"
-	    "chain: westend\n"
-	    "tick: 10s\n"
-	    "systems:\n"
-	    "  baseline: { plugin: subscan_poller }\n"
-	    "  candidate: { plugin: rpc_watcher }\n"
-	    "phases:\n"
-	    "  - name: parallel\n"
-	    "    set: { enableHybridSystem: true, enableParallelMode: true }\n"
-	    "    hold: 1h\n"
-	    "    gates: [ \"shadow.accuracy >= 0.95\" ]\n"
-	    "  - name: gradual\n"
-	    "    steps: [ { traffic: 5, hold: 1h } ]\n"
-	    "    gates: [ \"shadow.accuracy >= 0.95\" ]\n";
 	struct fx *f = *state;
 	char err[256], runs[2][600];
 
@@ -761,7 +747,7 @@ engine_open__crash_after_retry_of_rollback__emergency_flag_cleared(void **state)
 		engine_close(f->e);
 		plan_free(f->plan);
 		f->plan = NULL;
-		open_engine(f, plan_sets, 1);
+		open_engine(f, PLAN_SETS, 1);
 		run_until(f, T0 + HOUR + 30 * MIN, 0.99);
 		assert_at(f, ENG_HOLDING, "gradual", 1);
 		assert_int_equal(engine_act(f->e, ACT_ROLLBACK, NULL, NULL, err, sizeof(err)), 0);
